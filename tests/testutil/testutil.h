@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the Check suites: per-test temporary directories, skipping
+ * with a reason (exit code 77), running a suite, and deterministic data.
+ */
+#ifndef BA_TESTUTIL_H
+#define BA_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Create a fresh directory under $TMPDIR (or /tmp) named after `tag`; returns a
+ * malloc'd path. Aborts the test on failure. */
+char *tu_mkdtemp(const char *tag);
+/* Remove a directory tree (best effort) and free the path. */
+void tu_rmtree(char *path);
+/* Join dir and name into a malloc'd path. */
+char *tu_path(const char *dir, const char *name);
+
+/* Print "SKIP: reason" and exit 77 (ctest counts it as skipped, never passed). */
+_Noreturn void tu_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Run a suite with CK_ENV-driven settings; returns the process exit status. */
+int tu_run(Suite *s);
+
+/* splitmix64: deterministic pseudo-random numbers for test data. */
+static inline uint64_t tu_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+/* Fill buf with n pseudo-random bytes. */
+void tu_fill_random(void *buf, size_t n, uint64_t seed);
+
+#endif
