@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Snapshots and block reads. A snapshot is one LMDB read transaction (MDB_NOTLS, so
+ * any thread may use it), reference counted: the transaction ends with the last
+ * reference. Many threads read blocks of one snapshot at once: the LMDB lookup runs
+ * under the snapshot's mutex, decoding runs outside it but under the shared map
+ * lock, straight from LMDB's mapped value into the caller's buffer. The quiet read
+ * path allocates nothing and formats nothing (fault context).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+int store_snap_begin(struct store *st, struct store_snap **out)
+{
+    *out = NULL;
+    struct store_snap *sn = ba_calloc(1, sizeof *sn);
+    if (!sn)
+        return ba_error_set(-ENOMEM, "no memory for a snapshot");
+    int rc;
+    for (int tries = 0;; tries++) {
+        store_map_rdlock(st);
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &sn->txn);
+        store_map_unlock(st);
+        if (rc != MDB_MAP_RESIZED || tries > 4)
+            break;
+        /* Another process grew the map: adopt its size (needs no write txn here). */
+        int e = pthread_mutex_lock(&st->write_lock);
+        if (e) {
+            free(sn);
+            return ba_error_set(BA_EBUSY, "%s: map resized while this thread writes", st->path);
+        }
+        e = store_map_adopt(st);
+        pthread_mutex_unlock(&st->write_lock);
+        if (e) {
+            free(sn);
+            return e;
+        }
+    }
+    if (rc) {
+        free(sn);
+        if (rc == MDB_READERS_FULL)
+            return ba_error_set(BA_EFULL, "%s: all LMDB reader slots are in use", st->path);
+        return store_err_mdb(st, rc, "beginning a snapshot");
+    }
+    store_map_rdlock(st);
+    rc = store_meta_u64(st, sn->txn, "seq", &sn->seq);
+    store_map_unlock(st);
+    if (rc) {
+        mdb_txn_abort(sn->txn);
+        free(sn);
+        return rc;
+    }
+    sn->st = st;
+    sn->refs = 1;
+    pthread_mutex_init(&sn->lock, NULL);
+    *out = sn;
+    return 0;
+}
+
+void store_snap_ref(struct store_snap *sn)
+{
+    __atomic_add_fetch(&sn->refs, 1, __ATOMIC_RELAXED);
+}
+
+void store_snap_unref(struct store_snap *sn)
+{
+    if (!sn)
+        return;
+    if (__atomic_sub_fetch(&sn->refs, 1, __ATOMIC_ACQ_REL))
+        return;
+    mdb_txn_abort(sn->txn);
+    pthread_mutex_destroy(&sn->lock);
+    free(sn);
+}
+
+uint64_t store_snap_seq(const struct store_snap *sn)
+{
+    return sn->seq;
+}
+
+struct store *store_snap_store(const struct store_snap *sn)
+{
+    return sn->st;
+}
+
+/* ---- block reads -------------------------------------------------------------------------- */
+
+static int read_fail(const struct store_array *a, uint64_t blkno, unsigned flags, int code,
+                     const char *why, const struct store *st)
+{
+    if (flags & STORE_READ_QUIET)
+        return code;
+    return ba_error_set(code, "%s: array '%s' (id %llu) block %llu: %s", st->path, a->name,
+                        (unsigned long long)a->id, (unsigned long long)blkno, why);
+}
+
+int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_t blkno, void *buf,
+                     unsigned flags)
+{
+    struct store *st = sn->st;
+    int rc = ba_inject(BA_INJ_STORE_READ);
+    if (rc)
+        return read_fail(a, blkno, flags, rc, "injected read failure", st);
+    unsigned char k[STORE_KEY_LEN];
+    store_key_make(k, a->id, blkno);
+    MDB_val key = {STORE_KEY_LEN, k}, val;
+    const char *why = NULL;
+
+    store_map_rdlock(st);
+    pthread_mutex_lock(&sn->lock);
+    rc = mdb_get(sn->txn, st->dbi_blocks, &key, &val);
+    pthread_mutex_unlock(&sn->lock);
+    if (rc == MDB_NOTFOUND) {
+        store_map_unlock(st);
+        memset(buf, 0, a->block_size);
+        return 0;
+    }
+    if (rc) {
+        store_map_unlock(st);
+        rc = store_err_mdb_quiet(st, rc);
+        return read_fail(a, blkno, flags, rc, "LMDB lookup failed", st);
+    }
+    struct store_blk_hdr h;
+    rc = store_blk_hdr_parse(val.mv_data, val.mv_size, &h, &why);
+    if (!rc && !(h.flags & STORE_BLK_TOMBSTONE) && h.raw_len != a->block_size) {
+        rc = BA_ECORRUPT;
+        why = "record length differs from the array's block size";
+    }
+    if (rc) {
+        store_map_unlock(st);
+        return read_fail(a, blkno, flags, rc, why, st);
+    }
+    if (h.flags & STORE_BLK_TOMBSTONE) {
+        store_map_unlock(st);
+        memset(buf, 0, a->block_size);
+        return 0;
+    }
+    const unsigned char *payload = (const unsigned char *)val.mv_data + h.payload_off;
+    if (h.codec == STORE_CODEC_NONE) {
+        rc = store_block_decode(NULL, &h, payload, buf, &why);
+    } else {
+        struct store_dslot *ds = store_dpool_get(&st->dpool);
+        rc = store_block_decode(ds, &h, payload, buf, &why);
+        store_dpool_put(&st->dpool, ds);
+    }
+    store_map_unlock(st);
+    if (rc)
+        return read_fail(a, blkno, flags, rc, why, st);
+    return 0;
+}
+
+int store_block_info(struct store_snap *sn, uint64_t array_id, uint64_t blkno,
+                     struct store_block_info *out)
+{
+    struct store *st = sn->st;
+    unsigned char k[STORE_KEY_LEN];
+    store_key_make(k, array_id, blkno);
+    MDB_val key = {STORE_KEY_LEN, k}, val;
+    memset(out, 0, sizeof *out);
+    store_map_rdlock(st);
+    pthread_mutex_lock(&sn->lock);
+    int rc = mdb_get(sn->txn, st->dbi_blocks, &key, &val);
+    pthread_mutex_unlock(&sn->lock);
+    if (rc == MDB_NOTFOUND) {
+        store_map_unlock(st);
+        return 0;
+    }
+    if (rc) {
+        store_map_unlock(st);
+        return store_err_mdb(st, rc, "reading a block record");
+    }
+    struct store_blk_hdr h;
+    const char *why = NULL;
+    rc = store_blk_hdr_parse(val.mv_data, val.mv_size, &h, &why);
+    size_t vlen = val.mv_size;
+    store_map_unlock(st);
+    if (rc)
+        return ba_error_set(rc, "%s: array id %llu block %llu: %s", st->path,
+                            (unsigned long long)array_id, (unsigned long long)blkno, why);
+    out->present = (h.flags & STORE_BLK_TOMBSTONE) ? -1 : 1;
+    out->codec = h.codec;
+    out->filters = h.filters;
+    out->stored_len = h.stored_len;
+    out->value_len = (uint32_t)vlen;
+    out->seq = h.seq;
+    return 0;
+}

@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Write transactions: begin (map growth first), block writes with their conflict
+ * checks (first committer wins, decided from the seq in each record), tombstones,
+ * cuts, parallel batch writes, and commit: catalog statistics, the change record
+ * and the pruning of old ones go into the same LMDB transaction, which is then
+ * committed durably. A failure anywhere kills the transaction; LMDB then discards
+ * everything, so a failed commit writes nothing and the caller may retry.
+ *
+ * A transaction belongs to one thread: LMDB's write lock is a mutex, and so is the
+ * store's write_lock, both held from begin to commit/abort.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* ---- small helpers shared with store_txn_array.c ----------------------------------------- */
+
+int store_txn_fail(struct store_txn *tx, int rc)
+{
+    if (rc)
+        tx->dead = 1;
+    return rc;
+}
+
+static int inject_put(struct store_txn *tx, const char *what)
+{
+    int rc = ba_inject(BA_INJ_STORE_PUT);
+    if (!rc)
+        return 0;
+    if (rc == BA_INJ_MAP_FULL)
+        return store_txn_fail(tx, store_err_mdb(tx->st, MDB_MAP_FULL, what));
+    return store_txn_fail(tx, ba_error_set(rc, "%s: %s: %s", tx->st->path, what, ba_strerror(rc)));
+}
+
+int store_txn_put(struct store_txn *tx, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags,
+                  const char *what)
+{
+    int rc = inject_put(tx, what);
+    if (rc)
+        return rc;
+    rc = mdb_put(tx->txn, dbi, key, val, flags);
+    if (rc)
+        return store_txn_fail(tx, store_err_mdb(tx->st, rc, what));
+    return 0;
+}
+
+int store_txn_del(struct store_txn *tx, MDB_dbi dbi, MDB_val *key, const char *what)
+{
+    int rc = inject_put(tx, what);
+    if (rc)
+        return rc;
+    rc = mdb_del(tx->txn, dbi, key, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return store_txn_fail(tx, store_err_mdb(tx->st, rc, what));
+    return 0;
+}
+
+int store_txn_note_block(struct store_txn *tx, uint64_t id, uint64_t blkno)
+{
+    if (tx->nblks == tx->blks_cap) {
+        size_t ncap = tx->blks_cap ? 2 * tx->blks_cap : 256;
+        struct store_txn_blk *p = ba_realloc(tx->blks, ncap * sizeof *p);
+        if (!p)
+            return store_txn_fail(tx, ba_error_set(-ENOMEM, "no memory for the change list"));
+        tx->blks = p;
+        tx->blks_cap = ncap;
+    }
+    tx->blks[tx->nblks].id = id;
+    tx->blks[tx->nblks].blkno = blkno;
+    tx->nblks++;
+    return 0;
+}
+
+struct store_txn_arr *store_txn_arr_add(struct store_txn *tx, const struct store_array *a)
+{
+    if (tx->narrs == tx->arrs_cap) {
+        size_t ncap = tx->arrs_cap ? 2 * tx->arrs_cap : 8;
+        struct store_txn_arr *p = ba_realloc(tx->arrs, ncap * sizeof *p);
+        if (!p)
+            return NULL;
+        tx->arrs = p;
+        tx->arrs_cap = ncap;
+    }
+    struct store_txn_arr *ta = &tx->arrs[tx->narrs++];
+    memset(ta, 0, sizeof *ta);
+    ta->a = *a;
+    ta->orig_meta_seq = a->meta_seq;
+    ta->orig_data_seq = a->data_seq;
+    return ta;
+}
+
+struct store_txn_arr *store_txn_arr_get(struct store_txn *tx, uint64_t id, int *rc)
+{
+    for (size_t i = 0; i < tx->narrs; i++) {
+        struct store_txn_arr *ta = &tx->arrs[i];
+        if (ta->a.id != id)
+            continue;
+        if (ta->dropped) {
+            *rc = ba_error_set(BA_ENOTFOUND, "array id %llu was dropped in this transaction",
+                               (unsigned long long)id);
+            return NULL;
+        }
+        return ta;
+    }
+    struct store_array a;
+    *rc = store_arr_get(tx->st, tx->txn, id, &a);
+    if (*rc == BA_ENOTFOUND && id && id < tx->next_id) {
+        *rc = ba_error_set(BA_ECONFLICT, "%s: array id %llu was dropped by another commit",
+                           tx->st->path, (unsigned long long)id);
+        return NULL;
+    }
+    if (*rc) {
+        store_txn_fail(tx, *rc == BA_ECORRUPT ? *rc : 0);
+        return NULL;
+    }
+    struct store_txn_arr *ta = store_txn_arr_add(tx, &a);
+    if (!ta) {
+        *rc = ba_error_set(-ENOMEM, "no memory");
+        return NULL;
+    }
+    return ta;
+}
+
+/* ---- begin / commit / abort ------------------------------------------------------------------ */
+
+int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct store_txn **out)
+{
+    *out = NULL;
+    if (st->flags & STORE_RDONLY)
+        return ba_error_set(BA_EREADONLY, "%s: the database is open read-only", st->path);
+    struct store_txn *tx = ba_calloc(1, sizeof *tx);
+    if (!tx)
+        return ba_error_set(-ENOMEM, "no memory for a transaction");
+    int rc = pthread_mutex_lock(&st->write_lock);
+    if (rc) {
+        free(tx);
+        return ba_error_set(BA_EBUSY, "%s: this thread already has a write transaction open",
+                            st->path);
+    }
+    tx->st = st;
+    rc = store_map_prepare(st, bytes_hint);
+    if (rc)
+        goto fail;
+    for (int tries = 0;; tries++) {
+        rc = mdb_txn_begin(st->env, NULL, 0, &tx->txn);
+        if (rc != MDB_MAP_RESIZED || tries > 4)
+            break;
+        rc = store_map_adopt(st);
+        if (rc)
+            goto fail;
+    }
+    if (rc) {
+        tx->txn = NULL;
+        rc = store_err_mdb(st, rc, "beginning a write transaction");
+        goto fail;
+    }
+    rc = store_meta_u64(st, tx->txn, "seq", &tx->last_seq);
+    if (!rc)
+        rc = store_meta_u64(st, tx->txn, "next_id", &tx->next_id);
+    if (rc)
+        goto fail;
+    if (base > tx->last_seq) {
+        rc = ba_error_set(BA_EINVAL, "%s: base seq %llu is newer than the last commit %llu",
+                          st->path, (unsigned long long)base, (unsigned long long)tx->last_seq);
+        goto fail;
+    }
+    tx->base = base;
+    tx->seq = tx->last_seq + 1;
+    *out = tx;
+    return 0;
+fail:
+    if (tx->txn)
+        mdb_txn_abort(tx->txn);
+    pthread_mutex_unlock(&st->write_lock);
+    free(tx);
+    return rc;
+}
+
+uint64_t store_txn_seq(const struct store_txn *tx)
+{
+    return tx->seq;
+}
+
+static void txn_free(struct store_txn *tx)
+{
+    pthread_mutex_unlock(&tx->st->write_lock);
+    free(tx->arrs);
+    free(tx->blks);
+    free(tx);
+}
+
+void store_txn_abort(struct store_txn *tx)
+{
+    if (!tx)
+        return;
+    if (tx->txn)
+        mdb_txn_abort(tx->txn);
+    txn_free(tx);
+}
+
+static int put_u64_meta(struct store_txn *tx, const char *k, uint64_t v)
+{
+    unsigned char b[8];
+    store_le64_put(b, v);
+    MDB_val key = {strlen(k), (void *)(uintptr_t)k}, val = {8, b};
+    return store_txn_put(tx, tx->st->dbi_meta, &key, &val, 0, "writing a meta record");
+}
+
+/* Everything a commit writes besides the blocks: catalog records, meta, change record. */
+static int commit_records(struct store_txn *tx)
+{
+    struct store *st = tx->st;
+    int rc = 0;
+    for (size_t i = 0; i < tx->narrs && !rc; i++) {
+        struct store_txn_arr *ta = &tx->arrs[i];
+        if (!ta->dirty || ta->dropped)
+            continue;
+        size_t len = store_arr_encoded_len(&ta->a);
+        unsigned char k[8];
+        store_be64_put(k, ta->a.id);
+        MDB_val key = {8, k}, val = {len, NULL};
+        rc = store_txn_put(tx, st->dbi_arrays, &key, &val, MDB_RESERVE, "writing a catalog record");
+        if (!rc)
+            store_arr_encode(&ta->a, val.mv_data, len);
+    }
+    if (!rc)
+        rc = put_u64_meta(tx, "seq", tx->seq);
+    if (!rc && tx->next_id_dirty)
+        rc = put_u64_meta(tx, "next_id", tx->next_id);
+    if (rc)
+        return rc;
+    struct store_chg_buf cb;
+    rc = store_chg_build(tx, &cb);
+    if (rc) {
+        store_chg_free(&cb);
+        return store_txn_fail(tx, ba_error_set(rc, "no memory for the change record"));
+    }
+    unsigned char k[8];
+    store_be64_put(k, tx->seq);
+    MDB_val key = {8, k}, val = {cb.len, cb.p};
+    rc = store_txn_put(tx, st->dbi_changes, &key, &val, 0, "writing the change record");
+    store_chg_free(&cb);
+    if (rc)
+        return rc;
+    return store_chg_prune(tx);
+}
+
+int store_txn_commit(struct store_txn *tx, uint64_t *seq_out)
+{
+    struct store *st = tx->st;
+    int rc;
+    if (tx->dead) {
+        rc = ba_error_pass(BA_EFAILED, "%s: an earlier failure killed this transaction", st->path);
+        store_txn_abort(tx);
+        return BA_EFAILED;
+    }
+    if (!tx->changed) {
+        if (seq_out)
+            *seq_out = tx->last_seq;
+        store_txn_abort(tx);
+        return 0;
+    }
+    rc = commit_records(tx);
+    if (rc) {
+        store_txn_abort(tx);
+        return rc;
+    }
+    rc = ba_inject(BA_INJ_STORE_COMMIT);
+    if (rc) {
+        if (rc == BA_INJ_MAP_FULL)
+            rc = store_err_mdb(st, MDB_MAP_FULL, "committing");
+        else
+            rc = ba_error_set(rc, "%s: committing: %s", st->path, ba_strerror(rc));
+        store_txn_abort(tx);
+        return rc;
+    }
+    rc = mdb_txn_commit(tx->txn);
+    tx->txn = NULL; /* freed by LMDB whatever the outcome */
+    if (rc) {
+        rc = store_err_mdb(st, rc, "committing");
+        txn_free(tx);
+        return rc;
+    }
+    if (seq_out)
+        *seq_out = tx->seq;
+    txn_free(tx);
+    return 0;
+}
+
+/* ---- block writes --------------------------------------------------------------------------- */
+
+/* The array as this txn sees it, checked against the caller's description. */
+static struct store_txn_arr *arr_for_write(struct store_txn *tx, const struct store_array *a,
+                                           int *rc)
+{
+    if (tx->dead) {
+        *rc = ba_error_pass(BA_EFAILED, "an earlier failure killed this transaction");
+        return NULL;
+    }
+    struct store_txn_arr *ta = store_txn_arr_get(tx, a->id, rc);
+    if (!ta)
+        return NULL;
+    if (ta->a.block_size != a->block_size) {
+        *rc = ba_error_set(BA_EINVAL, "array '%s': block size %u differs from the catalog's %u",
+                           ta->a.name, a->block_size, ta->a.block_size);
+        return NULL;
+    }
+    return ta;
+}
+
+/* Existing record of (id, blkno): checks the conflict rule. *old_len = value length of
+ * a data record (0 for none or a tombstone), *exists = a record exists. */
+static int blk_check(struct store_txn *tx, struct store_txn_arr *ta, uint64_t blkno,
+                     size_t *old_len, int *exists)
+{
+    struct store *st = tx->st;
+    uint64_t nblocks = store_arr_nblocks(&ta->a);
+    *old_len = 0;
+    *exists = 0;
+    if (blkno >= nblocks) {
+        if (ta->orig_meta_seq > tx->base)
+            return ba_error_set(BA_ECONFLICT,
+                                "%s: array '%s' was reshaped by a newer commit (block %llu "
+                                "lies outside its shape now)",
+                                st->path, ta->a.name, (unsigned long long)blkno);
+        return ba_error_set(BA_ERANGE, "array '%s': block %llu outside the shape (%llu blocks)",
+                            ta->a.name, (unsigned long long)blkno, (unsigned long long)nblocks);
+    }
+    unsigned char k[STORE_KEY_LEN];
+    store_key_make(k, ta->a.id, blkno);
+    MDB_val key = {STORE_KEY_LEN, k}, val;
+    int rc = mdb_get(tx->txn, st->dbi_blocks, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return store_txn_fail(tx, store_err_mdb(st, rc, "reading a block record"));
+    *exists = 1;
+    struct store_blk_hdr h;
+    const char *why;
+    if (store_blk_hdr_parse(val.mv_data, val.mv_size, &h, &why)) {
+        /* A damaged record may be overwritten (that is how it gets repaired); its seq is
+         * unknown, so it is treated as old. */
+        *old_len = val.mv_size;
+        return 0;
+    }
+    if (h.seq > tx->base && h.seq != tx->seq)
+        return ba_error_set(BA_ECONFLICT,
+                            "%s: array '%s' block %llu was %s by commit %llu, newer than this "
+                            "transaction's snapshot %llu",
+                            st->path, ta->a.name, (unsigned long long)blkno,
+                            (h.flags & STORE_BLK_TOMBSTONE) ? "zeroed" : "written",
+                            (unsigned long long)h.seq, (unsigned long long)tx->base);
+    if (!(h.flags & STORE_BLK_TOMBSTONE))
+        *old_len = val.mv_size;
+    return 0;
+}
+
+/* Put one encoded block (after blk_check). */
+static int blk_put(struct store_txn *tx, struct store_txn_arr *ta, uint64_t blkno,
+                   struct store_enc *enc, const void *raw)
+{
+    struct store *st = tx->st;
+    size_t old_len;
+    int exists;
+    int rc = blk_check(tx, ta, blkno, &old_len, &exists);
+    if (rc)
+        return rc;
+    if (enc->zero && !exists)
+        return 0; /* a hole stays a hole */
+    store_enc_layout(enc, raw, st->psize, st->class_steps);
+    unsigned char k[STORE_KEY_LEN];
+    store_key_make(k, ta->a.id, blkno);
+    MDB_val key = {STORE_KEY_LEN, k}, val = {enc->value_len, NULL};
+    rc = store_txn_put(tx, st->dbi_blocks, &key, &val, MDB_RESERVE, "writing a block record");
+    if (rc)
+        return rc;
+    store_enc_fill(val.mv_data, enc, tx->seq);
+    if (old_len) {
+        ta->a.stored_bytes -= ta->a.stored_bytes >= old_len ? old_len : ta->a.stored_bytes;
+        if (ta->a.stored_blocks)
+            ta->a.stored_blocks--;
+    }
+    if (!enc->zero) {
+        ta->a.stored_bytes += enc->value_len;
+        ta->a.stored_blocks++;
+    }
+    ta->a.data_seq = tx->seq;
+    ta->dirty = 1;
+    tx->changed = 1;
+    return store_txn_note_block(tx, ta->a.id, blkno);
+}
+
+int store_txn_block_write(struct store_txn *tx, const struct store_array *a, uint64_t blkno,
+                          const void *raw)
+{
+    struct store *st = tx->st;
+    int rc;
+    struct store_txn_arr *ta = arr_for_write(tx, a, &rc);
+    if (!ta)
+        return store_txn_fail(tx, rc);
+    struct store_enc enc;
+    rc = store_block_encode(&st->wcctx, &ta->a, raw, &st->wbuf, &st->wcap, &enc, 0);
+    if (rc)
+        return store_txn_fail(tx, rc);
+    return store_txn_fail(tx, blk_put(tx, ta, blkno, &enc, raw));
+}
+
+struct batch_ctx {
+    struct store_txn *tx;
+    struct store_txn_arr *ta;
+    const uint64_t *blknos;
+    const void *const *raws;
+};
+
+static int batch_put(size_t i, const struct store_enc *enc, void *ctx)
+{
+    struct batch_ctx *bc = ctx;
+    struct store_enc e = *enc;
+    return blk_put(bc->tx, bc->ta, bc->blknos[i], &e, bc->raws[i]);
+}
+
+int store_txn_blocks_write(struct store_txn *tx, const struct store_array *a, size_t n,
+                           const uint64_t *blknos, const void *const *raws)
+{
+    struct store *st = tx->st;
+    int rc;
+    struct store_txn_arr *ta = arr_for_write(tx, a, &rc);
+    if (!ta)
+        return store_txn_fail(tx, rc);
+    for (size_t i = 1; i < n; i++)
+        if (blknos[i] <= blknos[i - 1])
+            return store_txn_fail(tx, ba_error_set(BA_EINVAL, "block numbers not ascending"));
+    /* Check every block before spending CPU on compression: conflicts fail fast. */
+    for (size_t i = 0; i < n; i++) {
+        size_t old_len;
+        int exists;
+        rc = blk_check(tx, ta, blknos[i], &old_len, &exists);
+        if (rc)
+            return store_txn_fail(tx, rc);
+    }
+    if (ta->a.codec == STORE_CODEC_NONE || n == 1) {
+        for (size_t i = 0; i < n; i++) {
+            struct store_enc enc;
+            rc = store_block_encode(&st->wcctx, &ta->a, raws[i], &st->wbuf, &st->wcap, &enc, 0);
+            if (!rc)
+                rc = blk_put(tx, ta, blknos[i], &enc, raws[i]);
+            if (rc)
+                return store_txn_fail(tx, rc);
+        }
+        return 0;
+    }
+    struct batch_ctx bc = {tx, ta, blknos, raws};
+    rc = store_workers_run(&st->workers, &ta->a, n, raws, batch_put, &bc);
+    return store_txn_fail(tx, rc);
+}
+
+int store_txn_blocks_cut(struct store_txn *tx, const struct store_array *a, uint64_t first)
+{
+    struct store *st = tx->st;
+    int rc;
+    struct store_txn_arr *ta = arr_for_write(tx, a, &rc);
+    if (!ta)
+        return store_txn_fail(tx, rc);
+    MDB_cursor *cur;
+    rc = mdb_cursor_open(tx->txn, st->dbi_blocks, &cur);
+    if (rc)
+        return store_txn_fail(tx, store_err_mdb(st, rc, "cutting blocks"));
+    unsigned char k[STORE_KEY_LEN];
+    store_key_make(k, ta->a.id, first);
+    MDB_val key = {STORE_KEY_LEN, k}, val;
+    int cut = 0;
+    rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+    while (!rc) {
+        if (key.mv_size != STORE_KEY_LEN || store_be64_get(key.mv_data) != ta->a.id)
+            break;
+        uint64_t blkno = store_be64_get((const unsigned char *)key.mv_data + 8);
+        struct store_blk_hdr h;
+        const char *why;
+        int damaged = store_blk_hdr_parse(val.mv_data, val.mv_size, &h, &why) != 0;
+        if (!damaged && h.seq > tx->base && h.seq != tx->seq) {
+            rc = ba_error_set(BA_ECONFLICT,
+                              "%s: array '%s' block %llu was changed by commit %llu, newer "
+                              "than this transaction's snapshot %llu",
+                              st->path, ta->a.name, (unsigned long long)blkno,
+                              (unsigned long long)h.seq, (unsigned long long)tx->base);
+            break;
+        }
+        if (damaged || !(h.flags & STORE_BLK_TOMBSTONE)) {
+            size_t old_len = val.mv_size;
+            rc = inject_put(tx, "cutting blocks");
+            if (rc)
+                break;
+            unsigned char tomb[STORE_BLK_HDR];
+            struct store_enc z = {
+                .zero = 1, .payload_off = STORE_BLK_HDR, .value_len = STORE_BLK_HDR};
+            store_enc_fill(tomb, &z, tx->seq);
+            MDB_val tv = {STORE_BLK_HDR, tomb};
+            rc = mdb_cursor_put(cur, &key, &tv, MDB_CURRENT);
+            if (rc) {
+                rc = store_err_mdb(st, rc, "cutting blocks");
+                break;
+            }
+            ta->a.stored_bytes -= ta->a.stored_bytes >= old_len ? old_len : ta->a.stored_bytes;
+            if (ta->a.stored_blocks)
+                ta->a.stored_blocks--;
+            cut = 1;
+        }
+        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    else if (rc > 0 || (rc <= MDB_KEYEXIST && rc >= MDB_LAST_ERRCODE))
+        rc = store_err_mdb(st, rc, "cutting blocks");
+    if (rc)
+        return store_txn_fail(tx, rc);
+    if (cut) {
+        if (!(ta->chflags & STORE_CHANGE_CUT) || first < ta->cut_first)
+            ta->cut_first = first;
+        ta->chflags |= STORE_CHANGE_CUT;
+        ta->a.data_seq = tx->seq;
+        ta->dirty = 1;
+        tx->changed = 1;
+    }
+    return 0;
+}
