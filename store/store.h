@@ -78,27 +78,27 @@ int store_readonly(const struct store *st);
 
 /* ---- catalog records --------------------------------------------------------- */
 
-#define STORE_CODEC_NONE 0
-#define STORE_CODEC_ZSTD 1
+#define STORE_CODEC_NONE     0
+#define STORE_CODEC_ZSTD     1
 #define STORE_FILTER_SHUFFLE 0x1u
 
 struct store_array {
-    uint64_t id;                     /* unique, never reused (assigned at create) */
+    uint64_t id; /* unique, never reused (assigned at create) */
     char name[BA_NAME_MAX + 1];
-    char dtype[BA_DTYPE_STRLEN];     /* canonical numpy string ("<f8"); lib/ interprets it */
-    uint32_t itemsize;               /* bytes per element (the shuffle filter's stride) */
+    char dtype[BA_DTYPE_STRLEN]; /* canonical numpy string ("<f8"); lib/ interprets it */
+    uint32_t itemsize;           /* bytes per element (the shuffle filter's stride) */
     uint32_t ndim;
     int64_t shape[BA_MAX_DIMS];
-    char order;                      /* 'C' or 'F' */
-    uint32_t block_size;             /* power of two >= 4096 */
-    uint8_t codec;                   /* STORE_CODEC_* */
-    uint8_t level;                   /* zstd level 1..19 */
-    uint8_t filters;                 /* STORE_FILTER_* */
-    uint64_t created_seq;            /* commit that created it */
-    uint64_t meta_seq;               /* last commit that changed its metadata (shape) */
-    uint64_t data_seq;               /* last commit that changed any of its blocks */
-    uint64_t stored_bytes;           /* bytes of its block records (value sizes), tombstones excluded */
-    uint64_t stored_blocks;          /* block records holding data (tombstones excluded) */
+    char order;             /* 'C' or 'F' */
+    uint32_t block_size;    /* power of two >= 4096 */
+    uint8_t codec;          /* STORE_CODEC_* */
+    uint8_t level;          /* zstd level 1..19 */
+    uint8_t filters;        /* STORE_FILTER_* */
+    uint64_t created_seq;   /* commit that created it */
+    uint64_t meta_seq;      /* last commit that changed its metadata (shape) */
+    uint64_t data_seq;      /* last commit that changed any of its blocks */
+    uint64_t stored_bytes;  /* bytes of its block records (value sizes), tombstones excluded */
+    uint64_t stored_blocks; /* block records holding data (tombstones excluded) */
 };
 
 /* ---- snapshots ---------------------------------------------------------------- */
@@ -131,15 +131,15 @@ int store_array_list(struct store_snap *sn, int (*cb)(const struct store_array *
  * verified; zeros for a hole or tombstone. Safe to call from many threads at once
  * on one snapshot. Returns 0, BA_ECORRUPT (bad header, bad length, checksum mismatch;
  * the message, unless QUIET, names array and block), -EIO. */
-int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_t blkno,
-                     void *buf, unsigned flags);
+int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_t blkno, void *buf,
+                     unsigned flags);
 
 struct store_block_info {
-    int present;           /* 1 data, 0 hole, -1 tombstone */
+    int present; /* 1 data, 0 hole, -1 tombstone */
     uint8_t codec, filters;
-    uint32_t stored_len;   /* payload bytes */
-    uint32_t value_len;    /* LMDB value size (header + payload + padding) */
-    uint64_t seq;          /* commit that wrote it */
+    uint32_t stored_len; /* payload bytes */
+    uint32_t value_len;  /* LMDB value size (header + payload + padding) */
+    uint64_t seq;        /* commit that wrote it */
 };
 
 /* Describe one block record without decoding it (for info/du/tests). */
@@ -174,8 +174,7 @@ int store_changes(struct store_snap *sn, uint64_t since,
  * bytes_hint is an upper bound of the raw bytes the transaction will write; the map
  * is grown first if it may not hold them. Blocks other writers (process-wide and
  * across processes) until commit/abort. Returns 0, BA_EREADONLY, BA_EFULL, -errno. */
-int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint,
-                    struct store_txn **out);
+int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct store_txn **out);
 
 /* The seq this transaction will commit as. */
 uint64_t store_txn_seq(const struct store_txn *tx);
@@ -239,16 +238,16 @@ struct store_problem {
 };
 
 /* Walk every record of the newest snapshot (see ba_db_verify()). */
-int store_verify(struct store *st, void (*cb)(const struct store_problem *p, void *ctx),
-                 void *ctx, uint64_t *nproblems);
+int store_verify(struct store *st, void (*cb)(const struct store_problem *p, void *ctx), void *ctx,
+                 uint64_t *nproblems);
 
 /* Write a compacted copy (free pages and tombstones dropped) of the newest snapshot
  * to directory out (created; must not exist or be empty). */
 int store_compact(struct store *st, const char *out);
 
 struct store_stat {
-    uint64_t last_seq, map_size, file_size, page_size, pages_used, pages_free, narrays,
-        readers, change_records;
+    uint64_t last_seq, map_size, file_size, page_size, pages_used, pages_free, narrays, readers,
+        change_records;
 };
 int store_stat(struct store *st, struct store_stat *out);
 

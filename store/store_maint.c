@@ -630,8 +630,7 @@ int store_stat(struct store *st, struct store_stat *out)
     int rc = store_snap_begin(st, &sn);
     if (rc)
         return rc;
-    /* The snapshot's own slot is counted too; report the others. */
-    out->readers = readers ? readers - 1 : 0;
+    out->readers = readers; /* counted before our own snapshot began */
     out->last_seq = sn->seq;
     uint64_t last_pgno = 0, free_pages = 0;
     store_map_rdlock(st);
