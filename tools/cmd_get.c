@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* `bigarray get DB NAME [SLICE]`: print values numpy-style, or as JSON. */
+#include <string.h>
+
+#include "cli.h"
+#include "json.h"
+#include "print.h"
+
+enum { OPT_FULL = 1 };
+
+static const struct cli_opt opts[] = {
+    {"full", 0, 0, OPT_FULL},
+    {NULL, 0, 0, 0},
+};
+
+/* Views up to this size are preloaded, so a damaged block is reported as an error;
+ * a summary of a larger one touches only the blocks it prints. */
+#define PRELOAD_MAX (64u << 20)
+
+int cmd_get(struct cli *c, int argc, char **argv)
+{
+    int full = 0;
+    struct cli_args p;
+    cli_args_init(&p, c, opts, argc, argv);
+    const char *arg;
+    int id, rc, done;
+    while ((id = cli_args_next(&p, &arg)) > 0)
+        full = 1;
+    if (id == CLI_ARGS_ERROR)
+        return CLI_EXIT_USAGE;
+    if ((rc = cli_args_finish(&p, 2, 3, &done)) != 0 || done)
+        return rc;
+    const char *path = p.pos[0], *name = p.pos[1], *slice = p.npos > 2 ? p.pos[2] : "";
+    ba_slice tmp[2 * BA_MAX_DIMS + 1];
+    int n, err = ba_slice_parse(slice, tmp, 2 * BA_MAX_DIMS + 1, &n);
+    if (err)
+        return cli_usage(c, "slice: %s", *ba_errmsg() ? ba_errmsg() : ba_strerror(err));
+
+    ba_db *db;
+    ba_session *s = NULL;
+    ba_array *a = NULL;
+    ba_view v = {0};
+    if ((rc = cli_db_open(c, path, CLI_OPEN_RDONLY, &db)) != 0)
+        return rc;
+    if ((rc = cli_session_begin(c, db, path, &s)) != 0 ||
+        (rc = cli_array_open(c, s, name, &a)) != 0)
+        goto out;
+    err = ba_array_view(a, tmp, n, BA_VIEW_READONLY, &v);
+    if (err) {
+        rc = cli_fail_ba(c, err, "slice '%s' of '%s'", slice, name);
+        goto out;
+    }
+    if (ba_view_size(&v) * v.dtype.itemsize <= PRELOAD_MAX && (err = ba_view_preload(&v, 0))) {
+        rc = cli_fail_ba(c, err, "array '%s'", name);
+        goto out;
+    }
+    if (c->json) {
+        struct json j;
+        char dt[BA_DTYPE_STRLEN];
+        json_init(&j, stdout);
+        json_object_begin(&j);
+        json_key(&j, "dtype");
+        json_string(&j, ba_dtype_format(&v.dtype, dt));
+        json_key(&j, "shape");
+        json_array_begin(&j);
+        for (int d = 0; d < v.ndim; d++)
+            json_int(&j, v.shape[d]);
+        json_array_end(&j);
+        json_key(&j, "data");
+        print_view_json(&j, &v);
+        json_object_end(&j);
+        json_end(&j);
+    } else {
+        char msg[256];
+        if (print_view(stdout, &v, full, msg, sizeof msg) != 0)
+            rc = cli_fail(c, "slice '%s' of '%s': %s", slice, name, msg);
+    }
+out:
+    ba_view_release(&v);
+    ba_array_close(a);
+    ba_session_end(s);
+    ba_db_close(db);
+    return rc;
+}
