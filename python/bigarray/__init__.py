@@ -283,7 +283,7 @@ class Session:
     """
 
     def __init__(self, db, csession):
-        self._db = db
+        self._db = db  # None for a Database's own session (no reference cycle)
         self._s = csession
         self._arrays = {}
 
@@ -317,7 +317,7 @@ class Session:
     @property
     def db(self):
         """The Database this session belongs to."""
-        return self._db
+        return self if self._db is None else self._db
 
     def close(self):
         """Discard uncommitted changes and end the session. Views made in it stay
@@ -457,7 +457,7 @@ class Database(Session):
         self._cdb = cdb
         self._sessions = _weakref.WeakSet()
         self.path = _os.fspath(path)
-        super().__init__(self, _c.Session(cdb))
+        super().__init__(None, _c.Session(cdb))
 
     def session(self):
         """A new session on the newest snapshot, isolated from the others."""
@@ -521,7 +521,9 @@ class Array:
     """An array in a session. Indexing returns numpy views (see the module doc)."""
 
     def __init__(self, session, carray, name, dtype=None):
-        self._session = session
+        # A weak reference: the session caches its arrays, and a cycle would leave
+        # closing to the garbage collector. The C handle keeps the C session alive.
+        self._session = _weakref.ref(session)
         self._c = carray
         self._name = name
         info = carray.info()
@@ -529,7 +531,7 @@ class Array:
         self._order = info["order"]
         self._codec = info["codec"]
         self._block_size = info["block_size"]
-        self._readonly = bool(session._db._cdb.flags & _c.DB_RDONLY)
+        self._readonly = bool(session.db._cdb.flags & _c.DB_RDONLY)
         self._whole_arr = None
         self._whole_shape = None
         self._dtype = self._stored_dtype
@@ -599,7 +601,9 @@ class Array:
 
     @property
     def session(self):
-        return self._session
+        """The Session (or Database) the array was opened in; None once that object
+        is gone (the array keeps working until its session is closed)."""
+        return self._session()
 
     @property
     def shape(self):
@@ -669,7 +673,7 @@ class Array:
         return self._c.shape()[0]
 
     def __repr__(self):
-        if self._c.closed or self._session.closed:
+        if self._c.closed or self._c.session.closed:
             return f"<bigarray {self._name} (closed)>"
         try:
             shape = self._c.shape()
@@ -731,7 +735,8 @@ class Array:
                 sub = w[key + (Ellipsis,) if isinstance(key, tuple) else (key, Ellipsis)]
             _view_owner(w).preload(sub, bool(write))
         else:
-            self._c.view(_basic_key(key) or (), self._readonly).preload(None, bool(write))
+            v, _ = self._own_view(key, self._readonly)
+            _view_owner(v).preload(None, bool(write))
 
     # ---- changes -------------------------------------------------------------------------
 
@@ -774,7 +779,8 @@ class Array:
             if not isinstance(sub, _np.ndarray):
                 sub = w[key + (Ellipsis,) if isinstance(key, tuple) else (key, Ellipsis)]
             return _view_owner(w).dlpack(sub)
-        return self._c.view(_basic_key(key) or (), self._readonly).dlpack(None)
+        v, _ = self._own_view(key, self._readonly)
+        return _view_owner(v).dlpack(None)
 
     def __dlpack__(self, stream=None):
         if stream is not None:

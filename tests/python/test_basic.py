@@ -277,3 +277,26 @@ def test_dlpack(db):
     R = db.create("r", shape=(3,), dtype=RECORD)
     with pytest.raises(TypeError):
         R.to_dlpack()
+
+
+def test_no_reference_cycles(dbpath):
+    """Dropping the last reference to a database frees it at once (no cycle waits
+    for the garbage collector); arrays and views taken from it keep working."""
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        db = bigarray.open(dbpath)
+        db.create("x", data=np.arange(10.0))
+        db.commit()
+        A = db["x"]
+        s = db.session()
+        B = s["x"]
+        ref_db, ref_s = weakref.ref(db), weakref.ref(s)
+        del db, s
+        assert ref_db() is None and ref_s() is None
+        assert A.session is None and A[3] == 3.0 and B[4] == 4.0
+        A[5] = 50.0
+        assert A.dirty
+    finally:
+        gc.enable()
