@@ -705,11 +705,13 @@ class Array:
         for i in range(len(self)):
             yield self[i]
 
-    def __array__(self, dtype=None):
+    def __array__(self, dtype=None, copy=None):
         w = self._whole()
         if w is None:
             raise MemoryError(f"{self!r}: {self.nbytes} bytes do not fit the address space; "
                               f"process the array in slices (A[i:j])")
+        if copy:
+            return _np.array(w, dtype=dtype, copy=True)
         if dtype is None:
             return w
         return w.astype(dtype, copy=False)

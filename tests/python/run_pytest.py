@@ -32,7 +32,10 @@ def main():
               f"PYTHONPATH={os.environ.get('PYTHONPATH')}: {e}")
         return 1
     here = os.path.dirname(os.path.abspath(__file__))
-    args = ["-q", "-rs", "-p", "no:cacheprovider", "--rootdir", here] + sys.argv[1:]
+    # --capture=sys: what C code writes to fd 2 (a sanitizer's report, the reason of a
+    # crash) reaches the log even when the interpreter dies.
+    args = ["-q", "-rs", "-p", "no:cacheprovider", "--capture=sys", "--rootdir", here]
+    args += sys.argv[1:]
     return pytest.main(args)
 
 
