@@ -44,7 +44,9 @@
  * and making views; ba_session_commit(), ba_session_abort(), ba_array_resize(),
  * ba_array_append() and ba_array_drop() must be called by one thread while no
  * other thread writes to the session's views or calls into the session. Readers
- * may keep reading through views during a commit.
+ * may keep reading through views during a commit or an abort; until the call
+ * returns they may see, block by block, the old or the new snapshot's data.
+ * Views and DLPack tensors may be released from any thread.
  *
  * @section fork fork()
  *
@@ -88,6 +90,12 @@
  * Destructors (close, end, release) accept NULL and never fail. Objects hold
  * references to their parents: a view keeps its array, session and database alive
  * until it is released, even after they were closed or ended.
+ *
+ * Sticky failure: when a failure leaves a session's state uncertain (rare: the
+ * snapshot cannot be moved after a durable commit, or a failed append cannot be
+ * undone), the session refuses further work with #BA_EFAILED, its message saying
+ * why, until ba_session_abort() succeeds. Every other failure leaves the session
+ * and its uncommitted changes as they were.
  */
 #ifndef BIGARRAY_H
 #define BIGARRAY_H
@@ -222,7 +230,10 @@ typedef struct ba_array ba_array;
 
 /** ba_db_options.flags */
 #define BA_DB_CREATE       0x1u  /**< create the database directory if missing */
-#define BA_DB_RDONLY       0x2u  /**< read-only: commits of changes fail with BA_EREADONLY */
+#define BA_DB_RDONLY       0x2u  /**< read-only: creating, resizing, appending, dropping and
+                                       copying fail with BA_EREADONLY; views are writable scratch
+                                       memory whose changes a commit refuses (BA_EREADONLY) and
+                                       an abort drops */
 #define BA_DB_NOSYNC       0x4u  /**< commits are atomic but not durable (no fdatasync) */
 #define BA_DB_NOREADAHEAD  0x8u  /**< do not load blocks ahead of sequential access */
 
@@ -243,8 +254,14 @@ BA_API void ba_db_options_init(ba_db_options *o);
 
 /** Open (or, with #BA_DB_CREATE, create) the database directory at path. opts may be
  * NULL for defaults. Stale reader slots of dead processes are cleared.
+ * A database is open at most once per process (LMDB requires it): opening a path that
+ * this process has open already returns the same handle with one more reference (the
+ * first open's options stay in force; each ba_db_open() needs its ba_db_close()), or
+ * #BA_EBUSY when one open is read-only and the other is not. A forked child never
+ * gets its parent's handle; it opens the database anew.
  * Returns 0, #BA_ENOTFOUND (missing, no BA_DB_CREATE), #BA_ENOTDB, #BA_EVERSION,
- * #BA_EINVAL, -EACCES, -ENOSPC, -ENOMEM, ... The handle is thread-safe. */
+ * #BA_EINVAL (bad options, or a malformed BIGARRAY_INJECT), #BA_EBUSY, -EACCES,
+ * -ENOSPC, -ENOMEM, ... The handle is thread-safe. */
 BA_API int ba_db_open(const char *path, const ba_db_options *opts, ba_db **out);
 
 /** Drop the caller's reference. Sessions, arrays and views still alive keep the
@@ -325,14 +342,18 @@ BA_API int ba_db_pager_stat(ba_db *db, ba_pager_stat *st);
 BA_API int ba_session_begin(ba_db *db, ba_session **out);
 
 /** Abort uncommitted changes and drop the caller's reference. Views still alive keep
- * the session's snapshot and cache until released. Accepts NULL. */
+ * the session's snapshot and cache until released; handles still open may make views
+ * and read info, while calls that change anything return #BA_EINVAL. Accepts NULL. */
 BA_API void ba_session_end(ba_session *s);
 
 /** Commit the session's changes atomically and durably, then move to the newest
  * snapshot. Returns 0; #BA_ECONFLICT (nothing written, changes kept: abort and
- * redo); #BA_EREADONLY; -ENOSPC, -EIO, #BA_EFULL (nothing written, changes kept:
- * retry or abort); #BA_EFAILED (an earlier failure; abort). A commit with no
- * changes only moves the snapshot. Thread rules: see @ref threads. */
+ * redo); #BA_EREADONLY; -ENOSPC, -EIO, -ENOMEM, #BA_EFULL (nothing written, changes
+ * kept: retry or abort); #BA_EFAILED (an earlier failure; abort). In one rare case
+ * the changes were committed durably but the session could not move to the new
+ * snapshot: the session then fails with #BA_EFAILED and a message saying so, and an
+ * abort moves it there. A commit with no changes only moves the snapshot. Thread
+ * rules: see @ref threads. */
 BA_API int ba_session_commit(ba_session *s);
 
 /** Drop the session's changes and move to the newest snapshot. Returns 0, or a
@@ -378,8 +399,9 @@ BA_API int ba_codec_parse(const char *text, ba_array_spec *spec);
 BA_API char *ba_codec_format(int codec, int level, unsigned filters, char *buf);
 
 /** Create an array in the session (visible to others after commit). Returns 0,
- * #BA_EEXIST, #BA_EINVAL (bad name or spec), #BA_EDTYPE, #BA_ESHAPE, #BA_EREADONLY.
- * *out is an open handle to the new array. */
+ * #BA_EEXIST, #BA_EINVAL (bad name or spec), #BA_EDTYPE (spec->dtype not in the
+ * canonical form ba_dtype_parse() gives), #BA_ESHAPE, #BA_ETOOBIG (more than 2^63
+ * bytes), #BA_EREADONLY. *out is an open handle to the new array. */
 BA_API int ba_array_create(ba_session *s, const char *name, const ba_array_spec *spec,
                            ba_array **out);
 
@@ -394,15 +416,19 @@ BA_API void ba_array_close(ba_array *a);
 
 /** Drop an array in the session (all its blocks at commit). Open handles become
  * stale (#BA_ESTALE) and their views read zeros after the next transaction boundary.
- * Returns 0, #BA_ENOTFOUND, #BA_EREADONLY. */
+ * An abort revives the array and its handles. Returns 0, #BA_ENOTFOUND,
+ * #BA_EREADONLY. */
 BA_API int ba_array_drop(ba_session *s, const char *name);
 
-/** Copy array src to a new array dst in the session, without decompressing. Returns 0,
- * #BA_ENOTFOUND, #BA_EEXIST, #BA_EINVAL. */
+/** Copy array src to a new array dst in the session, without decompressing. dst
+ * shows src's data at once; the block records are copied at commit. src must have no
+ * uncommitted changes in the session (commit them first). Returns 0, #BA_ENOTFOUND,
+ * #BA_EEXIST, #BA_EINVAL (bad name, or src has uncommitted changes), #BA_EREADONLY. */
 BA_API int ba_array_copy(ba_session *s, const char *src, const char *dst);
 
 /** Call cb for each array name in the session's view of the catalog, in byte order
- * of the names; stop early when cb returns nonzero (and return that value). */
+ * of the names; stop early when cb returns nonzero (and return that value). Returns
+ * 0, that value, or a negative code (-ENOMEM, #BA_ECORRUPT) before any call. */
 BA_API int ba_array_list(ba_session *s, int (*cb)(const char *name, void *ctx), void *ctx);
 
 typedef struct ba_array_info {
@@ -430,26 +456,41 @@ BA_API int ba_array_info_get(ba_array *a, ba_array_info *info);
 
 /** Change the shape (same ndim). O(1): growing reveals zeros; shrinking discards the
  * bytes past the new end (regrowing shows zeros, never old data). Views made before
- * keep their shape and stay valid. Returns 0, #BA_ESHAPE, #BA_EREADONLY, #BA_ESTALE. */
+ * keep their shape and stay valid; what they show past the new end reads zero, and
+ * bytes they write there are dropped at commit. Returns 0, #BA_ESHAPE (other ndim,
+ * negative dim), #BA_ETOOBIG (more than 2^63 bytes), #BA_EREADONLY, #BA_ESTALE, or a
+ * load error of the block holding the new end (a shrink zeroes its tail). */
 BA_API int ba_array_resize(ba_array *a, int ndim, const int64_t *shape);
 
 /** Append values along the major axis (axis 0 in C order, the last axis in F order).
  * data holds ndim/shape/dtype elements contiguous in the array's order; every axis
  * but the major one must match the array, and ndim must equal the array's (or be one
- * less, to append a single sub-array). Costs O(new data). On any error the array is
- * unchanged. Returns 0, #BA_ESHAPE, #BA_EDTYPE, #BA_EREADONLY, -ENOMEM, ... */
+ * less, to append a single sub-array). dtype NULL means the array's dtype. Costs
+ * O(new data). On any error the array is unchanged. Returns 0, #BA_ESHAPE,
+ * #BA_EDTYPE, #BA_ETOOBIG, #BA_EREADONLY, #BA_ESTALE, -ENOMEM, a load error of the
+ * tail block, ... */
 BA_API int ba_array_append(ba_array *a, const void *data, int ndim, const int64_t *shape,
                            const ba_dtype *dtype);
 
 /** Pager counters of this array in its session. st->size must be set. */
 BA_API int ba_array_pager_stat(ba_array *a, ba_pager_stat *st);
+
+/** The last error a fault on this array's views could not resolve (corrupt block,
+ * I/O error: the faulting thread received SIGBUS, or a system call reading into the
+ * view failed with EFAULT), and the block it happened in; clears it. Returns 0 when
+ * there was none (and stores -1 in *blkno), else that code, with ba_errmsg() naming
+ * the array, the block and the cause (fault context records only the code; the
+ * message is made here). blkno may be NULL. Any thread. */
+BA_API int ba_array_fault_error(ba_array *a, int64_t *blkno);
 /** @} */
 
 /** @defgroup views Views
  * @{ */
 struct ba_mapping;
 
-/** A strided view: element (i0, i1, ...) is at data + sum(ik * strides[k]). */
+/** A strided view: element (i0, i1, ...) is at data + sum(ik * strides[k]).
+ * The struct may be copied, but a copy is not a new reference: release exactly one
+ * of the copies. */
 typedef struct ba_view {
     void *data;                   /**< address of the first element (never NULL, even if empty) */
     int ndim;
@@ -465,7 +506,8 @@ typedef struct ba_view {
 /** Make a view of a slice of the array (nsl items, see @ref slices; nsl 0 = all).
  * The view maps only the blocks its elements lie in; it stays valid after resize,
  * commit, abort and close, showing the session's current data. Returns 0,
- * #BA_ERANGE, #BA_EINVAL, #BA_ETOOBIG (address space), #BA_ESTALE, -ENOMEM. */
+ * #BA_ERANGE, #BA_EINVAL, #BA_ETOOBIG (address space), #BA_ESTALE, #BA_EFAILED,
+ * -ENOMEM. On failure *out is zeroed (its mapping NULL). */
 BA_API int ba_array_view(ba_array *a, const ba_slice *sl, int nsl, unsigned flags,
                          ba_view *out);
 
@@ -490,9 +532,12 @@ BA_API void ba_view_release(ba_view *v);
 BA_API uint64_t ba_view_size(const ba_view *v);
 
 struct DLManagedTensor;
-/** Export the view as a DLPack tensor (CPU device). The tensor holds its own
- * reference to the mapping; call its deleter when done. The caller's view stays
- * theirs. Returns 0, #BA_EDTYPE (records have no DLPack type), -ENOMEM. */
+/** Export the view as a DLPack tensor (CPU device, DLPack 0.6). The tensor holds its
+ * own reference to the mapping; call its deleter when done (from any thread). The
+ * caller's view stays theirs. Strides are in elements, byte_offset is 0. bool is
+ * exported as 8-bit kDLUInt (DLPack 0.6 has no boolean type). Returns 0,
+ * #BA_EDTYPE (records, or a non-native byte order), #BA_EINVAL (a released view, or
+ * strides that are not multiples of the item size), -ENOMEM. */
 BA_API int ba_view_to_dlpack(const ba_view *v, struct DLManagedTensor **out);
 /** @} */
 
