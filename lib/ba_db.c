@@ -24,12 +24,25 @@
 static pthread_mutex_t db_registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct ba_db *db_registry;
 
-static pthread_once_t inject_once = PTHREAD_ONCE_INIT;
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static int inject_rc;
 static char inject_msg[256];
 
-static void inject_init(void)
+/* A child forked while another thread held the registry lock must not inherit it
+ * locked: the child may open databases anew. */
+static void registry_prefork(void)
 {
+    pthread_mutex_lock(&db_registry_mu);
+}
+
+static void registry_postfork(void)
+{
+    pthread_mutex_unlock(&db_registry_mu);
+}
+
+static void process_init(void)
+{
+    pthread_atfork(registry_prefork, registry_postfork, registry_postfork);
     inject_rc = ba_inject_from_env();
     if (inject_rc)
         snprintf(inject_msg, sizeof inject_msg, "%s", ba_error_msg());
@@ -77,7 +90,7 @@ BA_API int ba_db_open(const char *path, const ba_db_options *opts, ba_db **out)
     if (!path || !*path || !out)
         return ba_error_set(BA_EINVAL, "ba_db_open: NULL or empty argument");
     *out = NULL;
-    pthread_once(&inject_once, inject_init);
+    pthread_once(&process_once, process_init);
     if (inject_rc)
         return ba_error_set(inject_rc, "%s", inject_msg);
     ba_db_options o;

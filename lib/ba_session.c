@@ -54,6 +54,7 @@
  * Conflicts are decided by the store (first committer wins), including a block
  * written past the end of an array that a newer commit reshaped.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -522,6 +523,7 @@ static int commit_metadata(struct commit *c)
     for (size_t i = 0; i < s->nops; i++) {
         struct ba_array *a = s->ops[i].arr;
         struct commit_item *it = commit_item_of(c, a);
+        assert(it); /* every array in the log has changes, hence an item */
         switch (s->ops[i].kind) {
         case META_CREATE:
             it->target = a->sa;

@@ -246,7 +246,7 @@ BA_API int ba_slice_apply(int ndim, const int64_t *shape, const int64_t *strides
                             consuming, ndim);
     int nout = 0, axis = 0;
     int64_t off = 0, empty = 0;
-    int64_t tmp_shape[BA_MAX_DIMS], tmp_strides[BA_MAX_DIMS];
+    int64_t tmp_shape[BA_MAX_DIMS] = {0}, tmp_strides[BA_MAX_DIMS] = {0};
     for (int i = 0; i <= nsl; i++) {
         /* The axes an item does not name: the ellipsis stands for ndim - consuming
          * of them, and whatever is left after the last item is taken whole. */

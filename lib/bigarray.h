@@ -115,9 +115,9 @@ extern "C" {
 
 /** @defgroup version Version
  * @{ */
-#define BA_VERSION_MAJOR 0
-#define BA_VERSION_MINOR 1
-#define BA_VERSION_PATCH 0
+#define BA_VERSION_MAJOR  0
+#define BA_VERSION_MINOR  1
+#define BA_VERSION_PATCH  0
 #define BA_VERSION_STRING "0.1.0"
 
 /** Return the library version string; store the numbers where the pointers are not NULL. */
@@ -159,13 +159,13 @@ BA_API const char *ba_errmsg(void);
  * or '|'. numpy's names (bool, int8..int64, uint8..uint64, float16..float64,
  * complex64, complex128) are accepted too.
  * @{ */
-#define BA_MAX_DIMS    32
-#define BA_NAME_MAX    255
+#define BA_MAX_DIMS     32
+#define BA_NAME_MAX     255
 #define BA_DTYPE_STRLEN 16
 
 typedef struct ba_dtype {
-    char kind;         /**< 'b' bool, 'i' signed, 'u' unsigned, 'f' float, 'c' complex, 'V' record */
-    char byteorder;    /**< '<' little, '>' big, '|' not applicable (1-byte types and records) */
+    char kind;      /**< 'b' bool, 'i' signed, 'u' unsigned, 'f' float, 'c' complex, 'V' record */
+    char byteorder; /**< '<' little, '>' big, '|' not applicable (1-byte types and records) */
     uint16_t reserved; /**< zero */
     uint32_t itemsize; /**< bytes per element, >= 1 */
 } ba_dtype;
@@ -229,13 +229,14 @@ typedef struct ba_array ba_array;
 #define BA_PAGER_SIGSEGV 2 /**< SIGSEGV handler and mprotect */
 
 /** ba_db_options.flags */
-#define BA_DB_CREATE       0x1u  /**< create the database directory if missing */
-#define BA_DB_RDONLY       0x2u  /**< read-only: creating, resizing, appending, dropping and
+#define BA_DB_CREATE 0x1u /**< create the database directory if missing */
+#define BA_DB_RDONLY                                                                               \
+    0x2u                       /**< read-only: creating, resizing, appending, dropping and
                                        copying fail with BA_EREADONLY; views are writable scratch
                                        memory whose changes a commit refuses (BA_EREADONLY) and
                                        an abort drops */
-#define BA_DB_NOSYNC       0x4u  /**< commits are atomic but not durable (no fdatasync) */
-#define BA_DB_NOREADAHEAD  0x8u  /**< do not load blocks ahead of sequential access */
+#define BA_DB_NOSYNC      0x4u /**< commits are atomic but not durable (no fdatasync) */
+#define BA_DB_NOREADAHEAD 0x8u /**< do not load blocks ahead of sequential access */
 
 typedef struct ba_db_options {
     size_t size;           /**< sizeof(ba_db_options) */
@@ -272,15 +273,15 @@ BA_API void ba_db_close(ba_db *db);
 BA_API int ba_db_pager(const ba_db *db);
 
 typedef struct ba_db_stat {
-    size_t size;              /**< sizeof(ba_db_stat) */
-    uint64_t last_commit;     /**< newest commit sequence number (0 = none yet) */
-    uint64_t map_size;        /**< LMDB map size, bytes */
-    uint64_t file_size;       /**< data file size, bytes */
-    uint64_t page_size;       /**< LMDB page size */
-    uint64_t pages_used;      /**< pages in use (last page number + 1) */
-    uint64_t pages_free;      /**< pages on the free list */
-    uint64_t narrays;         /**< arrays in the newest snapshot */
-    uint64_t readers;         /**< reader slots in use (all processes) */
+    size_t size;          /**< sizeof(ba_db_stat) */
+    uint64_t last_commit; /**< newest commit sequence number (0 = none yet) */
+    uint64_t map_size;    /**< LMDB map size, bytes */
+    uint64_t file_size;   /**< data file size, bytes */
+    uint64_t page_size;   /**< LMDB page size */
+    uint64_t pages_used;  /**< pages in use (last page number + 1) */
+    uint64_t pages_free;  /**< pages on the free list */
+    uint64_t narrays;     /**< arrays in the newest snapshot */
+    uint64_t readers;     /**< reader slots in use (all processes) */
 } ba_db_stat;
 
 /** Fill *st (st->size must be set). Returns 0 or a negative code. */
@@ -288,11 +289,11 @@ BA_API int ba_db_stat_get(ba_db *db, ba_db_stat *st);
 
 /** One problem found by ba_db_verify(). */
 typedef struct ba_problem {
-    const char *array;  /**< array name, or NULL if not tied to one */
-    uint64_t array_id;  /**< array id (0 if none) */
-    int64_t blkno;      /**< block number, or -1 */
-    int code;           /**< BA_ECORRUPT, ... */
-    const char *what;   /**< a sentence saying what is wrong */
+    const char *array; /**< array name, or NULL if not tied to one */
+    uint64_t array_id; /**< array id (0 if none) */
+    int64_t blkno;     /**< block number, or -1 */
+    int code;          /**< BA_ECORRUPT, ... */
+    const char *what;  /**< a sentence saying what is wrong */
 } ba_problem;
 
 /** Walk every record of the newest snapshot: headers, checksums, catalog records,
@@ -309,24 +310,24 @@ BA_API int ba_db_compact(ba_db *db, const char *out_path);
 
 /** Pager counters, per process (ba_db_pager_stat) or per array in a session. */
 typedef struct ba_pager_stat {
-    size_t size;                /**< sizeof(ba_pager_stat) */
-    uint64_t faults_read;       /**< faults that loaded or mapped a block for reading */
-    uint64_t faults_write;      /**< faults that made a block writable (and dirty) */
-    uint64_t faults_remap;      /**< faults on blocks already in RAM (mapping only) */
-    uint64_t loads;             /**< blocks loaded from the store */
-    uint64_t load_bytes;        /**< bytes loaded */
-    uint64_t load_errors;       /**< loads that failed */
-    uint64_t readahead_loads;   /**< blocks loaded ahead of access */
-    uint64_t readahead_hits;    /**< of those, blocks later accessed */
-    uint64_t evictions;         /**< clean blocks dropped to stay in the budget */
-    uint64_t spills;            /**< dirty blocks written to the spill file */
-    uint64_t unspills;          /**< dirty blocks read back from the spill file */
-    uint64_t invalidations;     /**< cached blocks dropped because other commits changed them */
-    uint64_t ram_used;          /**< bytes of RAM in frames now */
-    uint64_t ram_limit;         /**< the budget */
-    uint64_t dirty_bytes;       /**< dirty bytes now (RAM and spill file) */
-    uint64_t fault_ns_total;    /**< time spent resolving faults */
-    uint64_t fault_hist[16];    /**< faults by duration: bucket i counts [2^i, 2^(i+1)) us, the
+    size_t size;              /**< sizeof(ba_pager_stat) */
+    uint64_t faults_read;     /**< faults that loaded or mapped a block for reading */
+    uint64_t faults_write;    /**< faults that made a block writable (and dirty) */
+    uint64_t faults_remap;    /**< faults on blocks already in RAM (mapping only) */
+    uint64_t loads;           /**< blocks loaded from the store */
+    uint64_t load_bytes;      /**< bytes loaded */
+    uint64_t load_errors;     /**< loads that failed */
+    uint64_t readahead_loads; /**< blocks loaded ahead of access */
+    uint64_t readahead_hits;  /**< of those, blocks later accessed */
+    uint64_t evictions;       /**< clean blocks dropped to stay in the budget */
+    uint64_t spills;          /**< dirty blocks written to the spill file */
+    uint64_t unspills;        /**< dirty blocks read back from the spill file */
+    uint64_t invalidations;   /**< cached blocks dropped because other commits changed them */
+    uint64_t ram_used;        /**< bytes of RAM in frames now */
+    uint64_t ram_limit;       /**< the budget */
+    uint64_t dirty_bytes;     /**< dirty bytes now (RAM and spill file) */
+    uint64_t fault_ns_total;  /**< time spent resolving faults */
+    uint64_t fault_hist[16];  /**< faults by duration: bucket i counts [2^i, 2^(i+1)) us, the
                                      last bucket everything longer */
 } ba_pager_stat;
 
@@ -378,15 +379,15 @@ BA_API int ba_session_dirty(const ba_session *s);
 #define BA_BLOCK_SIZE_DEFAULT (2u << 20)
 
 typedef struct ba_array_spec {
-    size_t size;                    /**< sizeof(ba_array_spec) */
-    ba_dtype dtype;                 /**< element type */
-    int ndim;                       /**< 1 .. BA_MAX_DIMS */
-    int64_t shape[BA_MAX_DIMS];     /**< any dim may be 0 */
-    char order;                     /**< 'C' (default) or 'F' */
-    uint32_t block_size;            /**< power of two, >= page size, <= 1 GiB; 0 = 2 MiB */
-    int codec;                      /**< BA_CODEC_* */
-    int level;                      /**< zstd level 1..19 (0 = 1) */
-    unsigned filters;               /**< BA_FILTER_* */
+    size_t size;                /**< sizeof(ba_array_spec) */
+    ba_dtype dtype;             /**< element type */
+    int ndim;                   /**< 1 .. BA_MAX_DIMS */
+    int64_t shape[BA_MAX_DIMS]; /**< any dim may be 0 */
+    char order;                 /**< 'C' (default) or 'F' */
+    uint32_t block_size;        /**< power of two, >= page size, <= 1 GiB; 0 = 2 MiB */
+    int codec;                  /**< BA_CODEC_* */
+    int level;                  /**< zstd level 1..19 (0 = 1) */
+    unsigned filters;           /**< BA_FILTER_* */
 } ba_array_spec;
 
 /** Fill s with defaults: no dims, "<f8", C order, 2 MiB blocks, no codec. */
@@ -432,9 +433,9 @@ BA_API int ba_array_copy(ba_session *s, const char *src, const char *dst);
 BA_API int ba_array_list(ba_session *s, int (*cb)(const char *name, void *ctx), void *ctx);
 
 typedef struct ba_array_info {
-    size_t size;                  /**< sizeof(ba_array_info) */
-    const char *name;             /**< borrowed; valid until the handle is closed */
-    uint64_t id;                  /**< unique id, never reused */
+    size_t size;      /**< sizeof(ba_array_info) */
+    const char *name; /**< borrowed; valid until the handle is closed */
+    uint64_t id;      /**< unique id, never reused */
     ba_dtype dtype;
     int ndim;
     int64_t shape[BA_MAX_DIMS];
@@ -443,12 +444,12 @@ typedef struct ba_array_info {
     uint32_t block_size;
     int codec, level;
     unsigned filters;
-    uint64_t nbytes;              /**< itemsize * product of shape */
-    uint64_t stored_bytes;        /**< bytes of block records on disk, as of the snapshot */
-    uint64_t stored_blocks;       /**< blocks stored (not all-zero), as of the snapshot */
-    uint64_t created_seq;         /**< commit that created it (0 = not yet committed) */
-    uint64_t changed_seq;         /**< last commit that changed its data or metadata */
-    int dirty;                    /**< nonzero when the session changed it */
+    uint64_t nbytes;        /**< itemsize * product of shape */
+    uint64_t stored_bytes;  /**< bytes of block records on disk, as of the snapshot */
+    uint64_t stored_blocks; /**< blocks stored (not all-zero), as of the snapshot */
+    uint64_t created_seq;   /**< commit that created it (0 = not yet committed) */
+    uint64_t changed_seq;   /**< last commit that changed its data or metadata */
+    int dirty;              /**< nonzero when the session changed it */
 } ba_array_info;
 
 /** Describe the array as this session sees it. info->size must be set. */
@@ -492,12 +493,12 @@ struct ba_mapping;
  * The struct may be copied, but a copy is not a new reference: release exactly one
  * of the copies. */
 typedef struct ba_view {
-    void *data;                   /**< address of the first element (never NULL, even if empty) */
+    void *data; /**< address of the first element (never NULL, even if empty) */
     int ndim;
     int64_t shape[BA_MAX_DIMS];
     int64_t strides[BA_MAX_DIMS]; /**< bytes; may be negative or 0 */
     ba_dtype dtype;
-    struct ba_mapping *mapping;   /**< owned by the view; release with ba_view_release() */
+    struct ba_mapping *mapping; /**< owned by the view; release with ba_view_release() */
 } ba_view;
 
 /** ba_array_view() flags */
@@ -508,8 +509,7 @@ typedef struct ba_view {
  * commit, abort and close, showing the session's current data. Returns 0,
  * #BA_ERANGE, #BA_EINVAL, #BA_ETOOBIG (address space), #BA_ESTALE, #BA_EFAILED,
  * -ENOMEM. On failure *out is zeroed (its mapping NULL). */
-BA_API int ba_array_view(ba_array *a, const ba_slice *sl, int nsl, unsigned flags,
-                         ba_view *out);
+BA_API int ba_array_view(ba_array *a, const ba_slice *sl, int nsl, unsigned flags, ba_view *out);
 
 /** Like ba_array_view() with slice text ("10:20, ::2"). */
 BA_API int ba_array_view_text(ba_array *a, const char *slices, unsigned flags, ba_view *out);
