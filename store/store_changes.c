@@ -265,7 +265,8 @@ static int blk_cmp(const void *x, const void *y)
 int store_chg_build(struct store_txn *tx, struct store_chg_buf *b)
 {
     memset(b, 0, sizeof *b);
-    qsort(tx->blks, tx->nblks, sizeof *tx->blks, blk_cmp);
+    if (tx->nblks)
+        qsort(tx->blks, tx->nblks, sizeof *tx->blks, blk_cmp);
     /* Per array: CREATE, META, CUT, then block ranges, then DROP. */
     for (size_t i = 0; i < tx->narrs; i++) {
         const struct store_txn_arr *ta = &tx->arrs[i];

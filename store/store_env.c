@@ -21,6 +21,7 @@
 #define STORE_DEFAULT_MAP     (1ull << 40)
 #define STORE_DEFAULT_KEEP    100000u
 #define STORE_DEFAULT_READERS 1024u
+#define STORE_MIN_DEFAULT_MAP (1ull << 30) /* smallest fallback of the default map */
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -453,6 +454,50 @@ static unsigned ncpus(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* Create and open the LMDB environment; on failure nothing is left (st->env NULL).
+ * Returns an LMDB code. */
+static int env_try_open(struct store *st, const char *path, unsigned eflags, uint64_t map,
+                        unsigned max_readers)
+{
+    int rc = mdb_env_create(&st->env);
+    if (rc) {
+        st->env = NULL;
+        return rc;
+    }
+    mdb_env_set_maxdbs(st->env, 8);
+    mdb_env_set_maxreaders(st->env, max_readers ? max_readers : STORE_DEFAULT_READERS);
+    rc = mdb_env_set_mapsize(st->env, (size_t)map);
+    if (!rc)
+        rc = mdb_env_open(st->env, path, eflags, 0644);
+    if (rc) {
+        mdb_env_close(st->env);
+        st->env = NULL;
+    }
+    return rc;
+}
+
+/* Is path/data.mdb already open in this process? */
+static int registry_busy(const char *path)
+{
+    size_t n = strlen(path) + 16;
+    char *data = ba_malloc(n);
+    if (!data)
+        return 0; /* the check after opening still catches it */
+    snprintf(data, n, "%s/data.mdb", path);
+    struct stat sb;
+    int busy = 0;
+    if (stat(data, &sb) == 0) {
+        pid_t me = getpid();
+        pthread_mutex_lock(&reg_lock);
+        for (struct reg_entry *e = reg_head; e; e = e->next)
+            if (e->dev == (uint64_t)sb.st_dev && e->ino == (uint64_t)sb.st_ino && e->pid == me)
+                busy = 1;
+        pthread_mutex_unlock(&reg_lock);
+    }
+    free(data);
+    return busy;
+}
+
 int store_open(const char *path, const struct store_opts *o, struct store **out)
 {
     struct store_opts def;
@@ -505,18 +550,10 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
     if (rc)
         goto fail_locks;
 
-    rc = mdb_env_create(&st->env);
-    if (rc) {
-        rc = store_err_mdb(st, rc, "creating the LMDB environment");
+    /* Refuse a second open in this process before LMDB maps or locks anything. */
+    if (registry_busy(path)) {
+        rc = ba_error_set(BA_EBUSY, "%s: the database is already open in this process", path);
         goto fail_pool;
-    }
-    mdb_env_set_maxdbs(st->env, 8);
-    mdb_env_set_maxreaders(st->env, o->max_readers ? o->max_readers : STORE_DEFAULT_READERS);
-    uint64_t map = o->map_size ? o->map_size : STORE_DEFAULT_MAP;
-    rc = mdb_env_set_mapsize(st->env, (size_t)map);
-    if (rc) {
-        rc = store_err_mdb(st, rc, "setting the map size");
-        goto fail_env;
     }
     unsigned eflags = MDB_NOTLS;
     if (o->flags & STORE_RDONLY)
@@ -525,7 +562,17 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
         eflags |= MDB_NOSYNC;
     if (o->flags & STORE_WRITEMAP)
         eflags |= MDB_WRITEMAP;
-    rc = mdb_env_open(st->env, path, eflags, 0644);
+    uint64_t map = o->map_size ? o->map_size : STORE_DEFAULT_MAP;
+    for (;;) {
+        rc = env_try_open(st, path, eflags, map, o->max_readers);
+        /* The default map is only address space: where that is restricted (ulimit -v,
+         * sanitizers), start smaller; the map grows on demand anyway. */
+        if (rc == ENOMEM && !o->map_size && map > STORE_MIN_DEFAULT_MAP) {
+            map /= 2;
+            continue;
+        }
+        break;
+    }
     if (rc) {
         if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
             rc =
@@ -534,7 +581,7 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
             rc = ba_error_set(BA_ENOTFOUND, "%s: no such database", path);
         else
             rc = store_err_mdb(st, rc, "opening the LMDB environment");
-        goto fail_env;
+        goto fail_pool;
     }
     int fd;
     struct stat sb;

@@ -161,7 +161,16 @@ static void inject_each(enum ba_inject_point p, int code, int expect)
         uint64_t seq = last_seq(st);
         ba_inject_arm(p, code, k, 1);
         int rc = big_commit(st, &a, g + 1);
+        unsigned seen = ba_inject_hits(p);
         ba_inject_clear();
+        if (rc == 0) {
+            /* Allowed only when this commit hit the point fewer than k+1 times (lazily
+             * grown buffers make allocation counts vary between commits). */
+            ck_assert_msg(seen <= k, "%s hit %u fired but the commit succeeded",
+                          ba_inject_point_name(p), k);
+            check_gen(st, &a, ++g);
+            continue;
+        }
         ck_assert_msg(rc == expect, "%s hit %u: got %d (%s), want %d", ba_inject_point_name(p), k,
                       rc, ba_errmsg(), expect);
         ck_assert_uint_eq(last_seq(st), seq);
