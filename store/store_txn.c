@@ -280,7 +280,11 @@ int store_txn_commit(struct store_txn *tx, uint64_t *seq_out)
     rc = mdb_txn_commit(tx->txn);
     tx->txn = NULL; /* freed by LMDB whatever the outcome */
     if (rc) {
-        rc = store_err_mdb(st, rc, "committing");
+        /* LMDB reports a short write (what pwritev does on a full filesystem) as EIO. */
+        rc = store_err_mdb(st, rc,
+                           rc == EIO ? "committing (LMDB reports a short write as EIO: is the "
+                                       "filesystem full?)"
+                                     : "committing");
         txn_free(tx);
         return rc;
     }

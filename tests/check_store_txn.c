@@ -547,6 +547,79 @@ START_TEST(test_store_processes_commit_counters_without_lost_update)
 }
 END_TEST
 
+/* A child grows the map far beyond the parent's (tiny) one; the parent, still open,
+ * adopts the new size at its next snapshot or transaction (MDB_MAP_RESIZED). */
+static int child_grow(const char *dir, const struct store_array *a)
+{
+    struct store_opts o;
+    store_opts_init(&o);
+    o.flags = STORE_NOSYNC;
+    o.map_size = 1u << 20;
+    struct store *st;
+    if (store_open(dir, &o, &st))
+        return 10;
+    unsigned char buf[BS];
+    for (uint64_t b = 0; b < 4096;) { /* 16 MiB in commits of 256 blocks */
+        struct store_snap *sn;
+        if (store_snap_begin(st, &sn))
+            return 11;
+        uint64_t base = store_snap_seq(sn);
+        store_snap_unref(sn);
+        struct store_txn *tx;
+        if (store_txn_begin(st, base, 0, &tx))
+            return 12;
+        int rc = 0;
+        for (uint64_t i = 0; i < 256 && !rc; i++) {
+            pattern(buf, b + i + 1);
+            rc = store_txn_block_write(tx, a, b + i, buf);
+        }
+        if (!rc)
+            rc = store_txn_commit(tx, NULL);
+        else
+            store_txn_abort(tx);
+        if (rc == STORE_EMAPFULL)
+            continue; /* grows at the next begin */
+        if (rc)
+            return 13;
+        b += 256;
+    }
+    store_close(st);
+    return 0;
+}
+
+START_TEST(test_store_map_grown_by_other_process_is_adopted)
+{
+    char *dir = tu_mkdtemp("st-resz");
+    struct store_opts o;
+    store_opts_init(&o);
+    o.flags = STORE_CREATE | STORE_NOSYNC;
+    o.map_size = 1u << 20;
+    struct store *st;
+    ck_assert_int_eq(store_open(dir, &o, &st), 0);
+    struct store_array a = mkarr(st, "big", 4096);
+    struct store_stat s0;
+    ck_assert_int_eq(store_stat(st, &s0), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(child_grow(dir, &a)); /* opens its own environment; never uses st */
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    /* Reading needs the bigger map now. */
+    ck_assert(holds(st, &a, 4095, 4096));
+    ck_assert(holds(st, &a, 7, 8));
+    struct store_stat s1;
+    ck_assert_int_eq(store_stat(st, &s1), 0);
+    ck_assert_uint_gt(s1.map_size, s0.map_size);
+    uint64_t b = 1;
+    ck_assert_int_eq(write_at(st, last_seq(st), &a, &b, 1, 77), 0);
+    ck_assert(holds(st, &a, 1, 77));
+    store_close(st);
+    tu_rmtree(dir);
+}
+END_TEST
+
 static Suite *store_txn_suite(void)
 {
     Suite *s = suite_create("store_txn");
@@ -568,6 +641,7 @@ static Suite *store_txn_suite(void)
     tc = tcase_create("processes");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_store_processes_commit_counters_without_lost_update);
+    tcase_add_test(tc, test_store_map_grown_by_other_process_is_adopted);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include "ba_common.h"
@@ -34,6 +35,8 @@
 
 #define MiB (1024.0 * 1024.0)
 #define BLK (2u << 20)
+
+static volatile uint64_t sink; /* keeps checksums from being optimised away */
 
 /* ---- small utilities --------------------------------------------------------------------- */
 
@@ -50,10 +53,15 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n)
+/* Median of n values (v is left as it is). */
+static double median(const double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    double *c = malloc((size_t)n * sizeof *c);
+    memcpy(c, v, (size_t)n * sizeof *c);
+    qsort(c, (size_t)n, sizeof *c, cmp_d);
+    double m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+    free(c);
+    return m;
 }
 
 static void report(const char *what, double *v, int n, const char *unit)
@@ -301,7 +309,8 @@ static double bare_write(const char *dir, unsigned flags, int zstd, const unsign
     return (double)nblk * BLK / MiB / t;
 }
 
-static double bare_read(const char *dir, int zstd, uint64_t nblk, unsigned char *buf)
+/* verify: also XXH3-64 each decoded block, the work store/ does on top of decoding. */
+static double bare_read(const char *dir, int zstd, int verify, uint64_t nblk, unsigned char *buf)
 {
     MDB_dbi dbi;
     MDB_env *env = bare_open(dir, 0, &dbi);
@@ -322,6 +331,8 @@ static double bare_read(const char *dir, int zstd, uint64_t nblk, unsigned char 
             ZSTD_decompressDCtx(dx, buf, BLK, val.mv_data, val.mv_size);
         else
             memcpy(buf, val.mv_data, BLK);
+        if (verify)
+            sink ^= XXH3_64bits(buf, BLK);
     }
     double t = now_s() - t0;
     mdb_txn_abort(txn);
@@ -379,22 +390,26 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
         W_BAREZ,
         R_ST,
         R_BARE,
+        R_BAREH,
         R_STZ,
         R_BAREZ,
+        R_BAREZH,
         NF
     };
     static const char *const names[NF] = {
-        "write none store/ (default)",
-        "write none store/ (WRITEMAP)",
-        "write none bare LMDB",
-        "write none bare LMDB (WRITEMAP)",
-        "write mmap+memcpy+msync",
-        "write zstd-1 store/ (workers)",
-        "write zstd-1 bare LMDB (1 thread)",
-        "read none store/ (+XXH3 verify)",
-        "read none bare LMDB (memcpy)",
-        "read zstd-1 store/ (+XXH3 verify)",
-        "read zstd-1 bare LMDB",
+        [W_ST] = "write none store/ (default)",
+        [W_STWM] = "write none store/ (WRITEMAP)",
+        [W_BARE] = "write none bare LMDB",
+        [W_BAREWM] = "write none bare LMDB (WRITEMAP)",
+        [W_MMAP] = "write mmap+memcpy+msync",
+        [W_STZ] = "write zstd-1 store/ (workers)",
+        [W_BAREZ] = "write zstd-1 bare LMDB (1 thread)",
+        [R_ST] = "read none store/ (+XXH3 verify)",
+        [R_BARE] = "read none bare LMDB (memcpy)",
+        [R_BAREH] = "read none bare LMDB (memcpy + XXH3)",
+        [R_STZ] = "read zstd-1 store/ (+XXH3 verify)",
+        [R_BAREZ] = "read zstd-1 bare LMDB",
+        [R_BAREZH] = "read zstd-1 bare LMDB (+XXH3)",
     };
     double v[NF][32];
     char d1[3900], d2[3900];
@@ -409,7 +424,9 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
         if (only < 0 || only == W_ST)
             v[W_ST][r] = st_write(d1, 0, STORE_CODEC_NONE, src, nblk, batch);
         if (only < 0 || only == R_BARE)
-            v[R_BARE][r] = bare_read(d2, 0, nblk, buf);
+            v[R_BARE][r] = bare_read(d2, 0, 0, nblk, buf);
+        if (only < 0 || only == R_BAREH)
+            v[R_BAREH][r] = bare_read(d2, 0, 1, nblk, buf);
         if (only < 0 || only == R_ST)
             v[R_ST][r] = st_read(d1, nblk, buf);
         if (only < 0 || only == W_BAREWM)
@@ -421,7 +438,9 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
         if (only < 0 || only == W_STZ)
             v[W_STZ][r] = st_write(d1, 0, STORE_CODEC_ZSTD, src, nblk, batch);
         if (only < 0 || only == R_BAREZ)
-            v[R_BAREZ][r] = bare_read(d2, 1, nblk, buf);
+            v[R_BAREZ][r] = bare_read(d2, 1, 0, nblk, buf);
+        if (only < 0 || only == R_BAREZH)
+            v[R_BAREZH][r] = bare_read(d2, 1, 1, nblk, buf);
         if (only < 0 || only == R_STZ)
             v[R_STZ][r] = st_read(d1, nblk, buf);
     }
@@ -434,13 +453,29 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
     }
     if (only >= 0)
         return 0;
-    printf("ratio write none store/ / bare LMDB           %.2f\n", med[W_ST] / med[W_BARE]);
-    printf("ratio write none store/ WRITEMAP / bare WRITEMAP %.2f\n", med[W_STWM] / med[W_BAREWM]);
-    printf("ratio write none store/ / mmap+msync          %.2f\n", med[W_ST] / med[W_MMAP]);
-    printf("ratio write none store/ WRITEMAP / mmap+msync %.2f\n", med[W_STWM] / med[W_MMAP]);
-    printf("ratio write zstd-1 store/ / bare LMDB         %.2f\n", med[W_STZ] / med[W_BAREZ]);
-    printf("ratio read none store/ / bare LMDB            %.2f\n", med[R_ST] / med[R_BARE]);
-    printf("ratio read zstd-1 store/ / bare LMDB          %.2f\n", med[R_STZ] / med[R_BAREZ]);
+    /* Ratios: of the medians, and the median of per-repetition ratios (each pair ran
+     * back to back, so it sees the same machine state: more robust to drift). */
+    static const struct {
+        const char *what;
+        int a, b;
+    } rat[] = {
+        {"write none store/ / bare LMDB", W_ST, W_BARE},
+        {"write none store/ WRITEMAP / bare WRITEMAP", W_STWM, W_BAREWM},
+        {"write none store/ / mmap+msync", W_ST, W_MMAP},
+        {"write none store/ WRITEMAP / mmap+msync", W_STWM, W_MMAP},
+        {"write zstd-1 store/ / bare LMDB", W_STZ, W_BAREZ},
+        {"read none store/ / bare LMDB", R_ST, R_BARE},
+        {"read none store/ / bare LMDB + XXH3", R_ST, R_BAREH},
+        {"read zstd-1 store/ / bare LMDB", R_STZ, R_BAREZ},
+        {"read zstd-1 store/ / bare LMDB + XXH3", R_STZ, R_BAREZH},
+    };
+    for (size_t i = 0; i < sizeof rat / sizeof rat[0]; i++) {
+        double pr[32];
+        for (int r = 0; r < reps; r++)
+            pr[r] = v[rat[i].a][r] / v[rat[i].b][r];
+        printf("ratio %-44s %.2f (medians)  %.2f (median of paired ratios)\n", rat[i].what,
+               med[rat[i].a] / med[rat[i].b], median(pr, reps));
+    }
     rmtree(d1);
     rmtree(d2);
     free(src);
