@@ -64,10 +64,12 @@ struct store_opts {
 
 void store_opts_init(struct store_opts *o);
 
-/* Open the database directory at path. Runs mdb_reader_check() to clear stale reader
- * slots. Returns 0, BA_ENOTFOUND (missing and no STORE_CREATE), BA_ENOTDB (not a
- * directory, not an LMDB environment, or LMDB without bigarray's format record),
- * BA_EVERSION (a newer format), -errno. Messages name the path. */
+/* Open the database directory at path (a directory holding data.mdb and lock.mdb; see
+ * docs/format.md). Runs mdb_reader_check() to clear stale reader slots. Returns 0,
+ * BA_ENOTFOUND (missing and no STORE_CREATE), BA_ENOTDB (not a directory, not an LMDB
+ * environment, or LMDB without bigarray's format record), BA_EVERSION (a newer format),
+ * BA_EBUSY (already open in this process: LMDB forbids a second environment on the same
+ * file; share the handle), -errno. Messages name the path. */
 int store_open(const char *path, const struct store_opts *o, struct store **out);
 
 /* Close. All snapshots must have been released and no txn may be open. NULL ok. */
@@ -186,12 +188,13 @@ uint64_t store_txn_seq(const struct store_txn *tx);
 int store_txn_array_create(struct store_txn *tx, struct store_array *a);
 
 /* Set the shape of array id. Returns 0, BA_ECONFLICT (metadata changed after base, or
- * the array was dropped), BA_ESHAPE. */
+ * the array was dropped), BA_ESHAPE, BA_ENOTFOUND (no array ever had this id). */
 int store_txn_array_set_shape(struct store_txn *tx, uint64_t id, uint32_t ndim,
                               const int64_t *shape);
 
 /* Drop array id and all its block records. Returns 0, BA_ECONFLICT (anything of it
- * changed after base), BA_ENOTFOUND. */
+ * changed after base, or it was dropped already by a newer commit), BA_ENOTFOUND (no
+ * array ever had this id). */
 int store_txn_array_drop(struct store_txn *tx, uint64_t id);
 
 /* Create array dst_name with src's fields and shape, holding copies of src's block
@@ -203,8 +206,11 @@ int store_txn_array_copy(struct store_txn *tx, uint64_t src_id, const char *dst_
 /* Write block blkno of array a from raw (a->block_size bytes): compressed with the
  * array's codec, checksummed; an all-zero block leaves a tombstone if a record exists,
  * nothing otherwise. Returns 0, BA_ECONFLICT (the record was written after base and
- * not by this txn), STORE_EMAPFULL, -ENOSPC, -EIO, -ENOMEM. On any error the txn is
- * dead: abort it. raw is only read during the call. */
+ * not by this txn, or the array was reshaped by a newer commit so blkno lies outside
+ * it), BA_ERANGE (blkno outside the array's current shape: set the shape first),
+ * BA_EINVAL (a->block_size differs from the catalog's), STORE_EMAPFULL, -ENOSPC, -EIO,
+ * -ENOMEM. On any error the txn is dead: abort it (further calls return BA_EFAILED).
+ * raw is only read during the call. */
 int store_txn_block_write(struct store_txn *tx, const struct store_array *a, uint64_t blkno,
                           const void *raw);
 
@@ -220,8 +226,10 @@ int store_txn_blocks_cut(struct store_txn *tx, const struct store_array *a, uint
 
 /* Commit durably (unless STORE_NOSYNC): the catalog statistics, the change record,
  * and the pruning of old change records go in the same LMDB transaction. *seq_out
- * gets the new seq (or base's newest seq if the txn changed nothing). The txn is
- * freed in every case. Returns 0, STORE_EMAPFULL, -ENOSPC, -EIO. */
+ * (may be NULL) gets the new seq (or the newest seq if the txn changed nothing). The
+ * txn is freed in every case. Returns 0, STORE_EMAPFULL, -ENOSPC, -EIO (LMDB reports
+ * a short write, e.g. on a full filesystem, as EIO), BA_EFAILED (an earlier call
+ * failed and killed the txn). */
 int store_txn_commit(struct store_txn *tx, uint64_t *seq_out);
 
 /* Abort and free. NULL ok. */
