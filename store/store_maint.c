@@ -532,7 +532,9 @@ int store_compact(struct store *st, const char *out)
     struct store_snap *sn = NULL;
     struct compact c = {.st = st};
     MDB_envinfo info;
+    store_map_rdlock(st); /* mdb_env_info reads the meta pages through the map */
     mdb_env_info(st->env, &info);
+    store_map_unlock(st);
     rc = store_snap_begin(st, &sn);
     if (rc)
         goto fail;
@@ -616,7 +618,9 @@ int store_stat(struct store *st, struct store_stat *out)
 {
     memset(out, 0, sizeof *out);
     MDB_envinfo info;
+    store_map_rdlock(st); /* mdb_env_info reads the meta pages through the map */
     mdb_env_info(st->env, &info);
+    store_map_unlock(st);
     out->map_size = info.me_mapsize;
     out->page_size = st->psize;
     int fd;

@@ -416,33 +416,42 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
     snprintf(d1, sizeof d1, "%s/store", dir);
     snprintf(d2, sizeof d2, "%s/bare", dir);
     for (int r = 0; r < reps; r++) {
-        /* interleave systems so drift in the machine hits all of them alike */
-        if (only < 0 || only == W_MMAP)
-            v[W_MMAP][r] = mmap_write(d2, src, nblk, batch);
-        if (only < 0 || only == W_BARE)
-            v[W_BARE][r] = bare_write(d2, 0, 0, src, nblk, batch);
-        if (only < 0 || only == W_ST)
-            v[W_ST][r] = st_write(d1, 0, STORE_CODEC_NONE, src, nblk, batch);
-        if (only < 0 || only == R_BARE)
-            v[R_BARE][r] = bare_read(d2, 0, 0, nblk, buf);
-        if (only < 0 || only == R_BAREH)
-            v[R_BAREH][r] = bare_read(d2, 0, 1, nblk, buf);
-        if (only < 0 || only == R_ST)
-            v[R_ST][r] = st_read(d1, nblk, buf);
-        if (only < 0 || only == W_BAREWM)
-            v[W_BAREWM][r] = bare_write(d2, MDB_WRITEMAP, 0, src, nblk, batch);
-        if (only < 0 || only == W_STWM)
-            v[W_STWM][r] = st_write(d1, STORE_WRITEMAP, STORE_CODEC_NONE, src, nblk, batch);
-        if (only < 0 || only == W_BAREZ)
-            v[W_BAREZ][r] = bare_write(d2, 0, 1, src, nblk, batch);
-        if (only < 0 || only == W_STZ)
-            v[W_STZ][r] = st_write(d1, 0, STORE_CODEC_ZSTD, src, nblk, batch);
-        if (only < 0 || only == R_BAREZ)
-            v[R_BAREZ][r] = bare_read(d2, 1, 0, nblk, buf);
-        if (only < 0 || only == R_BAREZH)
-            v[R_BAREZH][r] = bare_read(d2, 1, 1, nblk, buf);
-        if (only < 0 || only == R_STZ)
-            v[R_STZ][r] = st_read(d1, nblk, buf);
+        /* Interleave systems so drift in the machine hits all of them alike, and swap
+         * the order inside each store/ vs peer pair every other repetition, so neither
+         * side always runs right after the other freed or dirtied a GiB of memory. */
+        int swap = r & 1;
+#define RUN(F, EXPR)                                                                               \
+    do {                                                                                           \
+        if (only < 0 || only == (F))                                                               \
+            v[F][r] = (EXPR);                                                                      \
+    } while (0)
+        RUN(W_MMAP, mmap_write(d2, src, nblk, batch));
+        for (int k = 0; k < 2; k++) {
+            if (k == swap)
+                RUN(W_BARE, bare_write(d2, 0, 0, src, nblk, batch));
+            else
+                RUN(W_ST, st_write(d1, 0, STORE_CODEC_NONE, src, nblk, batch));
+        }
+        for (int k = 0; k < 2; k++) {
+            if (k == swap) {
+                RUN(W_BAREWM, bare_write(d2, MDB_WRITEMAP, 0, src, nblk, batch));
+            } else {
+                RUN(R_BARE, bare_read(d2, 0, 0, nblk, buf));
+                RUN(R_BAREH, bare_read(d2, 0, 1, nblk, buf));
+                RUN(R_ST, st_read(d1, nblk, buf));
+                RUN(W_STWM, st_write(d1, STORE_WRITEMAP, STORE_CODEC_NONE, src, nblk, batch));
+            }
+        }
+        for (int k = 0; k < 2; k++) {
+            if (k == swap)
+                RUN(W_BAREZ, bare_write(d2, 0, 1, src, nblk, batch));
+            else
+                RUN(W_STZ, st_write(d1, 0, STORE_CODEC_ZSTD, src, nblk, batch));
+        }
+        RUN(R_BAREZ, bare_read(d2, 1, 0, nblk, buf));
+        RUN(R_BAREZH, bare_read(d2, 1, 1, nblk, buf));
+        RUN(R_STZ, st_read(d1, nblk, buf));
+#undef RUN
     }
     double med[NF];
     for (int f = 0; f < NF; f++) {
