@@ -139,7 +139,8 @@ int cli_db_open(const struct cli *c, const char *path, unsigned how, ba_db **out
 /* Begin a session; prints the error. Returns 0 or CLI_EXIT_FAIL. */
 int cli_session_begin(const struct cli *c, ba_db *db, const char *path, ba_session **out);
 /* Open an array; prints "array 'NAME' ..." errors. Returns 0 or CLI_EXIT_FAIL. */
-int cli_array_open(const struct cli *c, ba_session *s, const char *name, ba_array **out);
+int cli_array_open(const struct cli *c, ba_session *s, const char *path, const char *name,
+                   ba_array **out);
 /* Fill info of an array; prints the error. Returns 0 or CLI_EXIT_FAIL. */
 int cli_array_info(const struct cli *c, ba_array *a, const char *name, ba_array_info *info);
 /* How many bytes a streaming command maps at a time: a quarter of the pager's RAM

@@ -60,7 +60,7 @@ int cmd_du(struct cli *c, int argc, char **argv)
     uint64_t total = 0;
     for (size_t i = 0; i < l.n; i++) {
         ba_array *a;
-        if ((rc = cli_array_open(c, s, l.names[i], &a)) != 0)
+        if ((rc = cli_array_open(c, s, path, l.names[i], &a)) != 0)
             goto out;
         rc = cli_array_info(c, a, l.names[i], &infos[i]);
         ba_array_close(a);

@@ -161,7 +161,8 @@ int cmd_export(struct cli *c, int argc, char **argv)
     if ((rc = cli_db_open(c, path, CLI_OPEN_RDONLY, &db)) != 0)
         return rc;
     if ((rc = cli_session_begin(c, db, path, &s)) != 0 ||
-        (rc = cli_array_open(c, s, name, &a)) != 0 || (rc = cli_array_info(c, a, name, &info)) != 0)
+        (rc = cli_array_open(c, s, path, name, &a)) != 0 ||
+        (rc = cli_array_info(c, a, name, &info)) != 0)
         goto out;
 
     /* The selection's shape decides the .npy order; then walk in that order. */
@@ -190,7 +191,7 @@ int cmd_export(struct cli *c, int argc, char **argv)
     if (strcmp(file, "-") != 0 && (stat(file, &st) != 0 || S_ISREG(st.st_mode))) {
         tmp = temp_beside(file);
         if (!tmp) {
-            rc = cli_fail(c, "%s: cannot create a file beside it: %s", file, strerror(errno));
+            rc = cli_fail(c, "%s: %s", file, strerror(errno));
             goto out;
         }
         target = tmp;

@@ -43,7 +43,7 @@ int cmd_get(struct cli *c, int argc, char **argv)
     if ((rc = cli_db_open(c, path, CLI_OPEN_RDONLY, &db)) != 0)
         return rc;
     if ((rc = cli_session_begin(c, db, path, &s)) != 0 ||
-        (rc = cli_array_open(c, s, name, &a)) != 0)
+        (rc = cli_array_open(c, s, path, name, &a)) != 0)
         goto out;
     err = ba_array_view(a, tmp, n, BA_VIEW_READONLY, &v);
     if (err) {

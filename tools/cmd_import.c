@@ -41,6 +41,7 @@ struct source {
     int ndim;
     int64_t shape[BA_MAX_DIMS];
     uint64_t data_len;
+    uint64_t data_off; /* file offset of the data (the header's length) */
     /* Bytes of data already read while parsing the header. */
     const unsigned char *pending;
     size_t npending;
@@ -143,6 +144,7 @@ static int npy_source(struct import *im)
     src->ndim = h.ndim;
     memcpy(src->shape, h.shape, sizeof h.shape);
     src->data_len = h.data_len;
+    src->data_off = h.header_len;
     src->pending = im->hdr + h.header_len;
     src->npending = have - (size_t)h.header_len;
     if (im->in.seekable && im->in.size != h.header_len + h.data_len) {
@@ -266,7 +268,7 @@ static int copy_bytes(struct copier *cp, const unsigned char *p, size_t n)
             cp->chunk++;
             if (cp->chunk >= sel_nchunks(&cp->sel))
                 return cli_fail(im->c, "%s: more data than the %s describes (%" PRIu64 " bytes)",
-                                im->file, im->is_npy ? "header" : "shape", im->src.data_len);
+                                im->src.file, im->is_npy ? "header" : "shape", im->src.data_len);
             int rc = sel_view(&cp->sel, cp->a, cp->chunk, 0, &cp->v);
             if (rc == 0)
                 rc = ba_view_preload(&cp->v, BA_PRELOAD_WRITE);
@@ -312,8 +314,10 @@ static int copy_data(struct import *im, ba_db *db, ba_array *a, const ba_array_i
     if (im->src.npending) {
         size_t n = im->src.npending;
         if (n > im->src.data_len) {
-            rc = cli_fail(im->c, "%s: more data than the header describes (%" PRIu64 " bytes)",
-                          im->file, im->src.data_len);
+            rc = cli_fail(im->c,
+                          "%s: more data than the header describes: byte %" PRIu64
+                          " is past the end of %" PRIu64 " data bytes",
+                          im->src.file, im->src.data_off + im->src.data_len, im->src.data_len);
             goto out;
         }
         if ((rc = copy_bytes(&cp, im->src.pending, n)) != 0)
@@ -333,8 +337,8 @@ static int copy_data(struct import *im, ba_db *db, ba_array *a, const ba_array_i
             rc = cli_fail(im->c,
                           "%s: more data than the %s describes: byte %" PRIu64
                           " is past the end of %" PRIu64 " data bytes",
-                          im->file, im->is_npy ? "header" : "shape", im->src.data_len,
-                          im->src.data_len);
+                          im->src.file, im->is_npy ? "header" : "shape",
+                          im->src.data_off + im->src.data_len, im->src.data_len);
             goto out;
         }
         if ((rc = copy_bytes(&cp, p, n)) != 0)
@@ -342,8 +346,10 @@ static int copy_data(struct import *im, ba_db *db, ba_array *a, const ba_array_i
         progress_update(&pg, cp.done);
     }
     if (cp.done < im->src.data_len)
-        rc = cli_fail(im->c, "%s: truncated: the data ends after %" PRIu64 " of %" PRIu64 " bytes",
-                      im->file, cp.done, im->src.data_len);
+        rc = cli_fail(im->c,
+                      "%s: truncated at byte %" PRIu64 ": %" PRIu64 " of %" PRIu64
+                      " data bytes arrived",
+                      im->src.file, im->src.data_off + cp.done, cp.done, im->src.data_len);
 out:
     progress_end(&pg);
     ba_view_release(&cp.v);
@@ -372,7 +378,7 @@ static int run(struct import *im)
     if ((rc = cli_session_begin(c, db, im->path, &s)) != 0)
         goto out;
     if (im->append) {
-        if ((rc = cli_array_open(c, s, im->name, &a)) != 0 ||
+        if ((rc = cli_array_open(c, s, im->path, im->name, &a)) != 0 ||
             (rc = cli_array_info(c, a, im->name, &info)) != 0)
             goto out;
         if (!im->is_npy && (rc = raw_source(im, &info)) != 0)

@@ -69,12 +69,12 @@ static int db_info(struct cli *c, ba_db *db, const char *path)
     return 0;
 }
 
-static int array_info(struct cli *c, ba_session *s, const char *name)
+static int array_info(struct cli *c, ba_session *s, const char *path, const char *name)
 {
     ba_array *a;
     ba_array_info info;
     int rc;
-    if ((rc = cli_array_open(c, s, name, &a)) != 0)
+    if ((rc = cli_array_open(c, s, path, name, &a)) != 0)
         return rc;
     if ((rc = cli_array_info(c, a, name, &info)) != 0) {
         ba_array_close(a);
@@ -134,7 +134,7 @@ int cmd_info(struct cli *c, int argc, char **argv)
     if (p.npos == 1) {
         rc = db_info(c, db, path);
     } else if ((rc = cli_session_begin(c, db, path, &s)) == 0) {
-        rc = array_info(c, s, p.pos[1]);
+        rc = array_info(c, s, path, p.pos[1]);
     }
     ba_session_end(s);
     ba_db_close(db);

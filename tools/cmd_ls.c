@@ -47,7 +47,7 @@ int cmd_ls(struct cli *c, int argc, char **argv)
         }
         ba_array *a;
         ba_array_info info;
-        if ((rc = cli_array_open(c, s, l.names[i], &a)) != 0)
+        if ((rc = cli_array_open(c, s, path, l.names[i], &a)) != 0)
             goto out;
         rc = cli_array_info(c, a, l.names[i], &info);
         if (rc == 0 && c->json) {

@@ -21,7 +21,8 @@ int cmd_resize(struct cli *c, int argc, char **argv)
     if ((rc = cli_db_open(c, path, 0, &db)) != 0)
         return rc;
     if ((rc = cli_session_begin(c, db, path, &s)) != 0 ||
-        (rc = cli_array_open(c, s, name, &a)) != 0 || (rc = cli_array_info(c, a, name, &info)) != 0)
+        (rc = cli_array_open(c, s, path, name, &a)) != 0 ||
+        (rc = cli_array_info(c, a, name, &info)) != 0)
         goto out;
     if (ndim != info.ndim) {
         char cur[512];

@@ -28,13 +28,13 @@ static int fill_run(void *ctx, unsigned char *p, int64_t stride, int64_t n)
 }
 
 /* One attempt: write the value into the session's view of the slice. */
-static int assign(struct cli *c, ba_db *db, ba_session *s, const char *name, const char *slice,
-                  const char *text)
+static int assign(struct cli *c, ba_db *db, ba_session *s, const char *path, const char *name,
+                  const char *slice, const char *text)
 {
     ba_array *a;
     ba_array_info info;
     int rc;
-    if ((rc = cli_array_open(c, s, name, &a)) != 0)
+    if ((rc = cli_array_open(c, s, path, name, &a)) != 0)
         return rc;
     if ((rc = cli_array_info(c, a, name, &info)) != 0)
         goto out;
@@ -97,7 +97,7 @@ int cmd_set(struct cli *c, int argc, char **argv)
     if ((rc = cli_session_begin(c, db, path, &s)) != 0)
         goto out;
     for (int attempt = 0;; attempt++) {
-        if ((rc = assign(c, db, s, name, slice, text)) != 0)
+        if ((rc = assign(c, db, s, path, name, slice, text)) != 0)
             goto out;
         err = ba_session_commit(s);
         if (err == BA_ECONFLICT && attempt < RETRIES) {

@@ -4,7 +4,9 @@
  * standard deviation, streamed over views chunk by chunk, so arrays far bigger
  * than RAM work and memory stays bounded.
  *
- * Numerics: values are converted to double in batches of BATCH. Each batch gets an
+ * Numerics: values are converted to double in batches of BATCH, minus a shift (the
+ * first finite value seen), so the sums run over numbers near zero even when the data
+ * sits far from it (1e9 + noise); the shift is added back to the mean. Each batch gets an
  * exact-as-possible two-pass summary (its mean, then the sum of squared deviations
  * from that mean with the compensation term of the corrected two-pass algorithm),
  * and batches are merged with Chan et al.'s pairwise update:
@@ -41,7 +43,9 @@ struct acc {
     int cls;
     uint64_t count, nans, n; /* n: finite values merged into mean/m2 */
     uint64_t pinf, ninf;
-    double mean, m2;
+    double mean, m2; /* of the shifted values */
+    double shift;
+    int shifted;        /* shift is set */
     double fmin, fmax;  /* floats (finite and infinite) */
     int64_t imin, imax; /* ints and bools */
     uint64_t umin, umax;
@@ -50,10 +54,16 @@ struct acc {
 };
 
 /* Merge one batch of finite values. */
-static void merge_batch(struct acc *a, const double *x, size_t m)
+static void merge_batch(struct acc *a, double *x, size_t m)
 {
     if (m == 0)
         return;
+    if (!a->shifted) {
+        a->shift = x[0];
+        a->shifted = 1;
+    }
+    for (size_t i = 0; i < m; i++)
+        x[i] -= a->shift;
     double sum = 0;
     for (size_t i = 0; i < m; i++)
         sum += x[i];
@@ -211,7 +221,8 @@ int cmd_stats(struct cli *c, int argc, char **argv)
     if ((rc = cli_db_open(c, path, CLI_OPEN_RDONLY, &db)) != 0)
         return rc;
     if ((rc = cli_session_begin(c, db, path, &s)) != 0 ||
-        (rc = cli_array_open(c, s, name, &a)) != 0 || (rc = cli_array_info(c, a, name, &info)) != 0)
+        (rc = cli_array_open(c, s, path, name, &a)) != 0 ||
+        (rc = cli_array_info(c, a, name, &info)) != 0)
         goto out;
     int cls = elem_class_of(&info.dtype);
     if (cls == ELEM_COMPLEX || cls == ELEM_VOID) {
@@ -262,7 +273,7 @@ int cmd_stats(struct cli *c, int argc, char **argv)
     if (acc->pinf || acc->ninf) {
         mean = acc->pinf && acc->ninf ? NAN : acc->pinf ? INFINITY : -INFINITY;
     } else if (acc->n > 0) {
-        mean = acc->mean;
+        mean = acc->shift + acc->mean;
         if ((int64_t)acc->n > ddof)
             sd = sqrt(acc->m2 / (double)(acc->n - (uint64_t)ddof));
     }

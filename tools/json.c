@@ -128,6 +128,8 @@ char *fmt_double_shortest(double v, char *buf, size_t len)
         snprintf(buf, len, "nan");
     else if (isinf(v))
         snprintf(buf, len, v < 0 ? "-inf" : "inf");
+    else if (v == 0 && signbit(v))
+        snprintf(buf, len, "-0.0"); /* "-0" reads back as the integer 0 in many parsers */
     else
         for (int p = 15; p <= 17; p++) {
             snprintf(buf, len, "%.*g", p, v);
@@ -143,6 +145,8 @@ char *fmt_float_shortest(float v, char *buf, size_t len)
         snprintf(buf, len, "nan");
     else if (isinf(v))
         snprintf(buf, len, v < 0 ? "-inf" : "inf");
+    else if (v == 0 && signbit(v))
+        snprintf(buf, len, "-0.0");
     else
         for (int p = 6; p <= 9; p++) {
             snprintf(buf, len, "%.*g", p, (double)v);

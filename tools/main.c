@@ -158,10 +158,12 @@ int main(int argc, char **argv)
             return cli_usage(&c, "unknown option '%s'", a);
         i = p.i - 1;
     }
-    if (p.help || i == argc) {
-        main_help(i == argc && !p.help ? stderr : stdout);
-        return i == argc && !p.help ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    if (p.help) {
+        main_help(stdout);
+        return CLI_EXIT_OK;
     }
+    if (i == argc)
+        return cli_usage(&c, "no command given");
     const char *name = argv[i];
     if (strcmp(name, "help") == 0)
         return do_help(&c, argc - i, argv + i);

@@ -143,7 +143,7 @@ static int parse_descr(struct rd *r, size_t at, const char *s, ba_dtype *dt)
                     "f8, c8, c16 and V<n>)",
                     s);
     if (*p < '1' || *p > '9')
-        return fail(r, at, "unsupported dtype '%s'", s);
+        goto unsupported;
     uint64_t size = 0;
     for (; *p >= '0' && *p <= '9'; p++) {
         size = size * 10 + (uint64_t)(*p - '0');
@@ -151,7 +151,7 @@ static int parse_descr(struct rd *r, size_t at, const char *s, ba_dtype *dt)
             return fail(r, at, "dtype '%s': item size too large", s);
     }
     if (*p != '\0')
-        return fail(r, at, "unsupported dtype '%s'", s);
+        goto unsupported;
     int ok;
     switch (kind) {
     case 'b':
@@ -172,7 +172,7 @@ static int parse_descr(struct rd *r, size_t at, const char *s, ba_dtype *dt)
         break;
     }
     if (!ok)
-        return fail(r, at, "unsupported dtype '%s'", s);
+        goto unsupported;
     if (size == 1 || kind == 'V')
         order = '|';
     else if (order == 0 || order == '=' || order == '|')
@@ -182,6 +182,11 @@ static int parse_descr(struct rd *r, size_t at, const char *s, ba_dtype *dt)
     dt->byteorder = order;
     dt->itemsize = (uint32_t)size;
     return 0;
+unsupported:
+    return fail(r, at,
+                "unsupported dtype '%s' (bigarray stores b1, i1-i8, u1-u8, f2, f4, f8, c8, "
+                "c16 and V<n>)",
+                s);
 }
 
 /* A non-negative Python int literal; version 1.0 headers written by Python 2 may
@@ -346,7 +351,7 @@ int npy_header_parse(const void *buf, size_t len, struct npy_header *h, char *er
     if (errlen)
         err[0] = '\0';
     size_t m = len < sizeof npy_magic ? len : sizeof npy_magic;
-    if (memcmp(b, npy_magic, m) != 0)
+    if (m > 0 && memcmp(b, npy_magic, m) != 0)
         return fail(&r, 0, "not a .npy file (no \\x93NUMPY magic)");
     h->header_len = NPY_HEADER_PREFIX;
     if (len < 8) {

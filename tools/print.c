@@ -333,7 +333,7 @@ static void word(const struct fmt *f, const unsigned char *p, struct sb *out)
     default:
         sb_puts(out, "b'");
         for (uint32_t k = 0; k < f->dt->itemsize; k++) {
-            snprintf(buf, sizeof buf, "\\x%02x", p[k]);
+            snprintf(buf, sizeof buf, "\\x%02X", p[k]);
             sb_puts(out, buf);
         }
         sb_puts(out, "'");
@@ -559,7 +559,7 @@ char *print_scalar(const ba_dtype *dt, const void *ptr, char *buf, size_t len)
     default: {
         size_t off = (size_t)snprintf(buf, len, "b'");
         for (uint32_t k = 0; k < dt->itemsize && off + 5 < len; k++)
-            off += (size_t)snprintf(buf + off, len - off, "\\x%02x", p[k]);
+            off += (size_t)snprintf(buf + off, len - off, "\\x%02X", p[k]);
         if (off + 1 < len)
             snprintf(buf + off, len - off, "'");
         break;

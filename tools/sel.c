@@ -64,37 +64,45 @@ int sel_init(struct sel *s, const ba_array_info *info, const char *text, char or
     if (rc)
         return rc;
 
-    /* Make the slice explicit. */
+    /* Make the slice explicit: expand the ellipsis, name every axis, then give every
+     * index and range absolute, normalised numbers. */
     int named = 0;
     for (int i = 0; i < nuser; i++)
         if (user[i].kind == BA_SLICE_RANGE || user[i].kind == BA_SLICE_INDEX)
             named++;
-    int axis = 0; /* array axis the next item applies to */
     for (int i = 0; i < nuser; i++) {
         if (user[i].kind == BA_SLICE_ELLIPSIS) {
-            for (int k = 0; k < info->ndim - named; k++, axis++)
+            for (int k = 0; k < info->ndim - named; k++)
                 s->items[s->nitems++] = full_range();
+            named = info->ndim; /* a second ellipsis was refused above */
             continue;
         }
-        ba_slice it = user[i];
-        if (it.kind == BA_SLICE_INDEX) {
-            if (it.start < 0)
-                it.start += info->shape[axis];
-            axis++;
-        } else if (it.kind == BA_SLICE_RANGE) {
-            int64_t st, step, len;
-            normalise(&it, info->shape[axis], &st, &step, &len);
-            it.start = st;
-            it.step = step;
-            it.stop = st + len * step;
-            if (it.stop < 0)
-                it.stop = BA_SLICE_NONE; /* a negative step running through index 0 */
-            axis++;
-        }
-        s->items[s->nitems++] = it;
+        s->items[s->nitems++] = user[i];
     }
+    int axis = 0;
+    for (int i = 0; i < s->nitems; i++)
+        if (s->items[i].kind == BA_SLICE_RANGE || s->items[i].kind == BA_SLICE_INDEX)
+            axis++;
     for (; axis < info->ndim; axis++)
         s->items[s->nitems++] = full_range();
+    axis = 0; /* array axis the next item applies to */
+    for (int i = 0; i < s->nitems; i++) {
+        ba_slice *it = &s->items[i];
+        if (it->kind == BA_SLICE_INDEX) {
+            if (it->start < 0)
+                it->start += info->shape[axis];
+            axis++;
+        } else if (it->kind == BA_SLICE_RANGE) {
+            int64_t st, step, len;
+            normalise(it, info->shape[axis], &st, &step, &len);
+            it->start = st;
+            it->step = step;
+            it->stop = st + len * step;
+            if (it->stop < 0)
+                it->stop = BA_SLICE_NONE; /* a negative step running through index 0 */
+            axis++;
+        }
+    }
 
     s->nelems = 1;
     for (int d = 0; d < s->ndim; d++)

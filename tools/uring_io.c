@@ -166,6 +166,7 @@ static void on_complete(struct uio *u, unsigned idx, int res, int writing)
             submit(u, idx, writing);
         } else {
             s->state = UIO_FREE;
+            s->done = 0; /* the slot is empty again for the caller to fill */
         }
         return;
     }

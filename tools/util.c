@@ -82,6 +82,10 @@ int cli_db_open(const struct cli *c, const char *path, unsigned how, ba_db **out
         *out = NULL;
         if (rc == BA_ENOTFOUND)
             return cli_fail(c, "%s: no such database", path);
+        /* The library's message may name the path already. */
+        const char *m = ba_errmsg();
+        if (m && *m && strstr(m, path))
+            return cli_fail(c, "%s", m);
         return cli_fail_ba(c, rc, "%s", path);
     }
     return 0;
@@ -97,13 +101,14 @@ int cli_session_begin(const struct cli *c, ba_db *db, const char *path, ba_sessi
     return 0;
 }
 
-int cli_array_open(const struct cli *c, ba_session *s, const char *name, ba_array **out)
+int cli_array_open(const struct cli *c, ba_session *s, const char *path, const char *name,
+                   ba_array **out)
 {
     int rc = ba_array_open(s, name, out);
     if (rc != 0) {
         *out = NULL;
         if (rc == BA_ENOTFOUND)
-            return cli_fail(c, "no array named '%s'", name);
+            return cli_fail(c, "%s: no array named '%s'", path, name);
         return cli_fail_ba(c, rc, "array '%s'", name);
     }
     return 0;
