@@ -615,7 +615,6 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
     }
     if (rc)
         goto fail_reg;
-    (void)create;
     *out = st;
     return 0;
 

@@ -13,8 +13,9 @@
  *       the live data, and commit time of the last 500 commits against the first 500.
  *
  * Fixed seeds; several repetitions; one result line per figure with the median (and
- * min..max). Data generation is never timed. Throughput runs use a fresh database per
- * repetition; note that this VM charges ~1.5 us per first touch of a 4 KiB page.
+ * min..max). Data generation is never timed. Throughput runs use a fresh database and a
+ * fresh child process per measurement; note that this VM charges ~1.5 us per first
+ * touch of a 4 KiB page.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -369,6 +371,67 @@ static double mmap_write(const char *dir, const unsigned char *src, uint64_t nbl
     return (double)nblk * BLK / MiB / t;
 }
 
+/* ---- one measurement in a fresh process -------------------------------------------------- */
+
+enum job_kind { JOB_STORE_WRITE, JOB_STORE_READ, JOB_BARE_WRITE, JOB_BARE_READ, JOB_MMAP_WRITE };
+
+struct job {
+    enum job_kind kind;
+    unsigned flags; /* STORE_* or MDB_* environment flags */
+    int codec;      /* store codec, or 1 = zstd for the bare loop */
+    int verify;     /* bare reads: XXH3 each block too */
+};
+
+struct job_env {
+    const char *store_dir, *bare_dir;
+    const unsigned char *src;
+    unsigned char *buf;
+    uint64_t nblk, batch;
+};
+
+static double job_run(const struct job *j, const struct job_env *e)
+{
+    switch (j->kind) {
+    case JOB_STORE_WRITE:
+        return st_write(e->store_dir, j->flags, (uint8_t)j->codec, e->src, e->nblk, e->batch);
+    case JOB_STORE_READ:
+        return st_read(e->store_dir, e->nblk, e->buf);
+    case JOB_BARE_WRITE:
+        return bare_write(e->bare_dir, j->flags, j->codec, e->src, e->nblk, e->batch);
+    case JOB_BARE_READ:
+        return bare_read(e->bare_dir, j->codec, j->verify, e->nblk, e->buf);
+    case JOB_MMAP_WRITE:
+        return mmap_write(e->bare_dir, e->src, e->nblk, e->batch);
+    }
+    return 0;
+}
+
+/* Run a job in a child process (the source data is shared copy-on-write), so no system
+ * inherits another's heap, arenas or freshly freed memory. Returns MB/s. */
+static double measure(const struct job *j, const struct job_env *e)
+{
+    int pfd[2];
+    if (pipe(pfd))
+        die("pipe", -errno);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork", -errno);
+    if (pid == 0) {
+        double x = job_run(j, e);
+        _exit(write(pfd[1], &x, sizeof x) == (ssize_t)sizeof x ? 0 : 1);
+    }
+    close(pfd[1]);
+    double x = 0;
+    ssize_t got = read(pfd[0], &x, sizeof x);
+    close(pfd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof x || !WIFEXITED(status) || WEXITSTATUS(status))
+        die("measurement child", -EIO);
+    return x;
+}
+
 /* ---- throughput ---------------------------------------------------------------------------------- */
 
 static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, int reps, int only)
@@ -415,43 +478,38 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
     char d1[3900], d2[3900];
     snprintf(d1, sizeof d1, "%s/store", dir);
     snprintf(d2, sizeof d2, "%s/bare", dir);
+    static const struct job jobs[NF] = {
+        [W_ST] = {JOB_STORE_WRITE, 0, STORE_CODEC_NONE, 0},
+        [W_STWM] = {JOB_STORE_WRITE, STORE_WRITEMAP, STORE_CODEC_NONE, 0},
+        [W_BARE] = {JOB_BARE_WRITE, 0, 0, 0},
+        [W_BAREWM] = {JOB_BARE_WRITE, MDB_WRITEMAP, 0, 0},
+        [W_MMAP] = {JOB_MMAP_WRITE, 0, 0, 0},
+        [W_STZ] = {JOB_STORE_WRITE, 0, STORE_CODEC_ZSTD, 0},
+        [W_BAREZ] = {JOB_BARE_WRITE, 0, 1, 0},
+        [R_ST] = {JOB_STORE_READ, 0, 0, 0},
+        [R_BARE] = {JOB_BARE_READ, 0, 0, 0},
+        [R_BAREH] = {JOB_BARE_READ, 0, 0, 1},
+        [R_STZ] = {JOB_STORE_READ, 0, 0, 0},
+        [R_BAREZ] = {JOB_BARE_READ, 0, 1, 0},
+        [R_BAREZH] = {JOB_BARE_READ, 0, 1, 1},
+    };
+    struct job_env env = {d1, d2, src, buf, nblk, batch};
+    /* Each step: a peer figure and the store/ figure measured next to it (-1: none). The
+     * order inside a pair swaps every other repetition, and systems interleave, so drift
+     * in the machine hits all of them alike. Every measurement runs in a fresh child
+     * process (see measure()). */
+    static const int steps[][2] = {
+        {W_MMAP, -1},       {W_BARE, W_ST},   {R_BARE, R_ST},   {R_BAREH, -1},
+        {W_BAREWM, W_STWM}, {W_BAREZ, W_STZ}, {R_BAREZ, R_STZ}, {R_BAREZH, -1},
+    };
     for (int r = 0; r < reps; r++) {
-        /* Interleave systems so drift in the machine hits all of them alike, and swap
-         * the order inside each store/ vs peer pair every other repetition, so neither
-         * side always runs right after the other freed or dirtied a GiB of memory. */
-        int swap = r & 1;
-#define RUN(F, EXPR)                                                                               \
-    do {                                                                                           \
-        if (only < 0 || only == (F))                                                               \
-            v[F][r] = (EXPR);                                                                      \
-    } while (0)
-        RUN(W_MMAP, mmap_write(d2, src, nblk, batch));
-        for (int k = 0; k < 2; k++) {
-            if (k == swap)
-                RUN(W_BARE, bare_write(d2, 0, 0, src, nblk, batch));
-            else
-                RUN(W_ST, st_write(d1, 0, STORE_CODEC_NONE, src, nblk, batch));
-        }
-        for (int k = 0; k < 2; k++) {
-            if (k == swap) {
-                RUN(W_BAREWM, bare_write(d2, MDB_WRITEMAP, 0, src, nblk, batch));
-            } else {
-                RUN(R_BARE, bare_read(d2, 0, 0, nblk, buf));
-                RUN(R_BAREH, bare_read(d2, 0, 1, nblk, buf));
-                RUN(R_ST, st_read(d1, nblk, buf));
-                RUN(W_STWM, st_write(d1, STORE_WRITEMAP, STORE_CODEC_NONE, src, nblk, batch));
+        for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+            for (int k = 0; k < 2; k++) {
+                int f = steps[i][(k + r) & 1];
+                if (f >= 0 && (only < 0 || only == f))
+                    v[f][r] = measure(&jobs[f], &env);
             }
         }
-        for (int k = 0; k < 2; k++) {
-            if (k == swap)
-                RUN(W_BAREZ, bare_write(d2, 0, 1, src, nblk, batch));
-            else
-                RUN(W_STZ, st_write(d1, 0, STORE_CODEC_ZSTD, src, nblk, batch));
-        }
-        RUN(R_BAREZ, bare_read(d2, 1, 0, nblk, buf));
-        RUN(R_BAREZH, bare_read(d2, 1, 1, nblk, buf));
-        RUN(R_STZ, st_read(d1, nblk, buf));
-#undef RUN
     }
     double med[NF];
     for (int f = 0; f < NF; f++) {
