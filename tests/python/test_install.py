@@ -17,8 +17,10 @@ def test_install_under_a_prefix_imports_and_works(tmp_path):
     if not build:
         pytest.skip("BA_BUILD_DIR is not set (run through ctest)")
     prefix = tmp_path / "prefix"
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)  # a sanitizer runtime preloaded for Python, not cmake
     r = subprocess.run(["cmake", "--install", build, "--prefix", str(prefix)],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     inits = [os.path.join(d, "__init__.py") for d, _, files in os.walk(prefix)
              if os.path.basename(d) == "bigarray" and "__init__.py" in files]
