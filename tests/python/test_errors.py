@@ -99,13 +99,18 @@ def test_create_errors(db):
         db[3]
 
 
-def test_huge_arrays_and_the_address_space(db):
-    T = db.create("tib", shape=(1 << 40,), dtype="u1")  # 1 TiB: maps at once
+def test_a_terabyte_array_maps_at_once(db):
+    if os.environ.get("BA_SANITIZE") == "thread":
+        pytest.skip("TSan's shadow memory leaves no room for a 1 TiB mapping")
+    T = db.create("tib", shape=(1 << 40,), dtype="u1")
     a = np.asarray(T)
     assert a.shape == (1 << 40,) and a[123456789] == 0
     a[(1 << 40) - 1] = 7
     assert T[-1] == 7
     db.abort()
+
+
+def test_arrays_beyond_the_address_space(db):
     for nbytes_log2 in (48, 55, 62):
         H = db.create(f"h{nbytes_log2}", shape=(1 << (nbytes_log2 - 3),), dtype="f8")
         with pytest.raises(MemoryError):
