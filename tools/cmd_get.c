@@ -45,7 +45,16 @@ int cmd_get(struct cli *c, int argc, char **argv)
     if ((rc = cli_session_begin(c, db, path, &s)) != 0 ||
         (rc = cli_array_open(c, s, path, name, &a)) != 0)
         goto out;
-    err = ba_array_view(a, tmp, n, BA_VIEW_READONLY, &v);
+    /* Check the slice against the shape first: the message then reads as in the
+     * other commands. */
+    ba_array_info info;
+    if ((rc = cli_array_info(c, a, name, &info)) != 0)
+        goto out;
+    int64_t off, shp[BA_MAX_DIMS], str[BA_MAX_DIMS];
+    int nd;
+    err = ba_slice_apply(info.ndim, info.shape, info.strides, tmp, n, &off, &nd, shp, str);
+    if (err == 0)
+        err = ba_array_view(a, tmp, n, BA_VIEW_READONLY, &v);
     if (err) {
         rc = cli_fail_ba(c, err, "slice '%s' of '%s'", slice, name);
         goto out;

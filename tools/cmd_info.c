@@ -107,7 +107,7 @@ static int array_info(struct cli *c, ba_session *s, const char *path, const char
     snprintf(b, sizeof b, "%" PRIu64 " of %" PRIu64, info.stored_blocks, arrinfo_nblocks(&info));
     kv("blocks stored:", b);
     if (info.stored_bytes)
-        snprintf(b, sizeof b, "%.2f", (double)info.nbytes / (double)info.stored_bytes);
+        snprintf(b, sizeof b, "%.3g", (double)info.nbytes / (double)info.stored_bytes);
     else
         snprintf(b, sizeof b, "- (nothing stored: all zeros)");
     kv("ratio:", b);

@@ -37,15 +37,21 @@ static void on_problem(const ba_problem *pb, void *ctx)
         json_object_end(&v->j);
         return;
     }
+    /* The library's sentence may name the array and block itself. */
+    char where[400] = "";
     if (pb->array)
-        printf("array '%s'", pb->array);
+        snprintf(where, sizeof where, "array '%s'", pb->array);
     else if (pb->array_id)
-        printf("array id %" PRIu64, pb->array_id);
+        snprintf(where, sizeof where, "array id %" PRIu64, pb->array_id);
+    if (pb->blkno >= 0) {
+        size_t n = strlen(where);
+        snprintf(where + n, sizeof where - n, "%sblock %" PRId64, n ? " " : "", pb->blkno);
+    }
+    const char *what = pb->what ? pb->what : ba_strerror(pb->code);
+    if (where[0] && !strstr(what, where))
+        printf("%s: %s\n", where, what);
     else
-        printf("database");
-    if (pb->blkno >= 0)
-        printf(" block %" PRId64, pb->blkno);
-    printf(": %s\n", pb->what ? pb->what : ba_strerror(pb->code));
+        printf("%s\n", what);
 }
 
 int cmd_verify(struct cli *c, int argc, char **argv)

@@ -14,8 +14,8 @@
     "Global options (every command):\n"                                                            \
     "  -h, --help          show this help\n"                                                       \
     "  -q, --quiet         no progress bar\n"                                                      \
-    "      --ram-limit SIZE  RAM for cached and dirty blocks (e.g. 512M, 4G)\n"                    \
-    "      --pager uffd|sigsegv|auto  pager backend\n"
+    "  --ram-limit SIZE    RAM for cached and dirty blocks (e.g. 512M, 4G)\n"                      \
+    "  --pager P           pager backend: uffd, sigsegv or auto\n"
 
 static const struct cli_cmd commands[] = {
     {"create", cmd_create, CLI_F_WRITE, "DB NAME --dtype T --shape S [options]",
@@ -43,7 +43,7 @@ static const struct cli_cmd commands[] = {
      "  --order C|F         raw: order of the bytes (default C)\n"
      "  --append            append along the major axis of an existing array\n"
      "  --block-size B, --codec C   for a new array, as in 'create'\n"
-     "  --nosync            commit without fdatasync\n"
+     "  --nosync            commit without fdatasync\n\n"
      "The import is one transaction: on any error or interruption (Ctrl-C, SIGTERM,\n"
      "kill -9) the database is left as it was.\n"},
     {"append", cmd_append, CLI_F_WRITE, "DB NAME FILE [options]",
@@ -92,7 +92,11 @@ const struct cli_cmd *cli_cmd_find(const char *name)
 
 void cli_cmd_help(const struct cli_cmd *cmd, FILE *f)
 {
-    fprintf(f, "usage: bigarray %s %s\n\n%s.\n\n", cmd->name, cmd->synopsis, cmd->summary);
+    /* The summary is a phrase for the command list; here it starts a sentence. */
+    fprintf(f, "usage: bigarray %s %s\n\n%c%s.\n\n", cmd->name, cmd->synopsis,
+            cmd->summary[0] >= 'a' && cmd->summary[0] <= 'z' ? cmd->summary[0] - 'a' + 'A'
+                                                             : cmd->summary[0],
+            cmd->summary + 1);
     if (cmd->help[0])
         fprintf(f, "Options:\n%s\n", cmd->help);
     fputs(GLOBAL_HELP, f);

@@ -39,15 +39,17 @@ int cli_fail(const struct cli *c, const char *fmt, ...)
 int cli_fail_ba(const struct cli *c, int err, const char *fmt, ...)
 {
     /* Copy the library's message first: formatting must not call into it. */
-    char msg[1024];
+    char msg[1024], ctx[512];
     const char *m = ba_errmsg();
     snprintf(msg, sizeof msg, "%s", (m && *m) ? m : ba_strerror(err));
     va_list ap;
     va_start(ap, fmt);
-    vreport(c, fmt, ap);
+    vsnprintf(ctx, sizeof ctx, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s\n", msg);
-    return CLI_EXIT_FAIL;
+    /* The library's messages often name the array or path already; say it once. */
+    if (strstr(msg, ctx))
+        return cli_fail(c, "%s", msg);
+    return cli_fail(c, "%s: %s", ctx, msg);
 }
 
 int cli_usage(const struct cli *c, const char *fmt, ...)

@@ -20,9 +20,12 @@ compare their whole output exactly. Run with Debian's /usr/bin/python3 (numpy).
   json FILE                              parse FILE as JSON and print its top-level keys
   bigfile FILE MB                        MB MiB of f8 counters 0, 1, 2... as raw bytes
   slowfeed FIFO MB MARK                  write MB MiB to FIFO, touch MARK, then wait
+  gatedfeed FIFO FILE MARK GO            write half of FILE to FIFO, touch MARK, wait
+                                         for the file GO, write the rest
   damage FILE PATTERNHEX                 flip a byte inside the first occurrence of PATTERN
 """
 import json
+import os
 import sys
 import time
 import warnings
@@ -239,6 +242,19 @@ def cmd_slowfeed(fifo, mb, mark):
         out.flush()
         open(mark, "w").close()
         time.sleep(600)
+
+
+def cmd_gatedfeed(fifo, src, mark, go):
+    data = open(src, "rb").read()
+    with open(fifo, "wb") as out:
+        out.write(data[:len(data) // 2])
+        out.flush()
+        open(mark, "w").close()
+        for _ in range(6000):
+            if os.path.exists(go):
+                break
+            time.sleep(0.1)
+        out.write(data[len(data) // 2:])
 
 
 def cmd_damage(f, pattern_hex):
