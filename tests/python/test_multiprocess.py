@@ -106,3 +106,22 @@ def test_drop_seen_by_the_other_process(two):
     with pytest.raises(RemoteError) as e:
         p2("db['x']")
     assert e.value.type == "KeyError"
+
+
+def spawn_sum(path, start, stop):
+    """Run in a child started by multiprocessing's 'spawn': open the database anew."""
+    with bigarray.open(path, readonly=True) as db:
+        return float(np.sum(db["big"][start:stop]))
+
+
+def test_multiprocessing_spawn_workers(dbpath):
+    import multiprocessing
+    n = 1 << 20
+    with bigarray.open(dbpath) as db:
+        db.create("big", data=np.arange(n, dtype="f8"), block_size="64K")
+        db.commit()
+    ctx = multiprocessing.get_context("spawn")
+    parts = [(dbpath, i, i + n // 4) for i in range(0, n, n // 4)]
+    with ctx.Pool(2) as pool:
+        sums = pool.starmap(spawn_sum, parts)
+    assert sum(sums) == n * (n - 1) / 2
