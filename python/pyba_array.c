@@ -298,6 +298,20 @@ static PyObject *array_pager_stat(pyba_array *self, PyObject *noargs)
     return pyba_pager_stat_dict(&st);
 }
 
+/* fault_error() -> None, or (code, blkno, message) of the last fault on this array's
+ * views that could not be resolved (and clears it). */
+static PyObject *array_fault_error(pyba_array *self, PyObject *noargs)
+{
+    (void)noargs;
+    if (array_check(self, 0) < 0)
+        return NULL;
+    int64_t blkno = -1;
+    int rc = ba_array_fault_error(self->a, &blkno);
+    if (rc == 0)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(iLs)", rc, (long long)blkno, ba_errmsg());
+}
+
 static PyObject *array_get_closed(pyba_array *self, void *closure)
 {
     (void)closure;
@@ -319,6 +333,8 @@ static PyMethodDef array_methods[] = {
     {"append", (PyCFunction)array_append, METH_O, "append(ndarray) (GIL released)"},
     {"view", (PyCFunction)array_view, METH_VARARGS, "view(key or None, readonly) -> View"},
     {"pager_stat", (PyCFunction)array_pager_stat, METH_NOARGS, "Pager counters (dict)."},
+    {"fault_error", (PyCFunction)array_fault_error, METH_NOARGS,
+     "The last unresolved fault: None or (code, blkno, message)."},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef array_getset[] = {

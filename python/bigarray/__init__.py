@@ -669,6 +669,14 @@ class Array:
         """Pager counters of this array in its session."""
         return self._c.pager_stat()
 
+    def fault_error(self):
+        """The last error a fault on this array's views could not resolve, and
+        clear it: None, or (code, blkno, message). Useful after a system call that
+        read into a view failed with EFAULT (the SIGSEGV pager cannot serve the
+        kernel's own accesses to blocks not loaded: preload(write=True) first), or in
+        a process that survived SIGBUS in a thread."""
+        return self._c.fault_error()
+
     def __len__(self):
         return self._c.shape()[0]
 

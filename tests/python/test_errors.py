@@ -280,3 +280,38 @@ keep = [v, A, s, w, db, db["x"][3:]]
 print("ok")
 """)
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_read_into_views(db, tmp_path):
+    """read(2) into a view: with userfaultfd the kernel waits for the pager; with the
+    SIGSEGV pager the blocks must be preloaded writable first (else EFAULT)."""
+    data = np.random.default_rng(3).integers(0, 256, size=1 << 20, dtype="u1")
+    src = tmp_path / "src"
+    src.write_bytes(data.tobytes())
+    A = db.create("x", shape=(1 << 20,), dtype="u1", block_size="64K")
+    db.commit()
+    v = A[:]
+    if db.pager == "sigsegv":
+        A.preload(write=True)
+    with open(src, "rb", buffering=0) as f:
+        assert f.readinto(v) == 1 << 20
+    assert v.tobytes() == data.tobytes()
+    assert A.fault_error() is None
+
+
+def test_read_into_a_corrupt_block_reports_the_fault(dbpath, tmp_path):
+    corrupt_db(dbpath, "none")
+    src = tmp_path / "src"
+    src.write_bytes(b"\1" * 65536)
+    with bigarray.open(dbpath, pager="uffd") as db:
+        if db.pager != "uffd":
+            pytest.skip("userfaultfd is not permitted here")
+        A = db["x"]
+        block5 = A[5 * 8192:6 * 8192]
+        with open(src, "rb", buffering=0) as f:
+            with pytest.raises(OSError) as e:
+                f.readinto(block5)
+        assert e.value.errno == errno.EFAULT
+        code, blkno, msg = A.fault_error()
+        assert code == bigarray.ECORRUPT and blkno == 5 and msg
+        assert A.fault_error() is None  # cleared
