@@ -302,6 +302,11 @@ BA_API int ba_slice_apply(int ndim, const int64_t *shape, const int64_t *strides
         tmp_strides[nout++] = st;
         axis++;
     }
+    /* An axis of length 0 taken whole (not only a range that selects nothing) makes
+     * the result empty too. */
+    for (int k = 0; k < nout; k++)
+        if (tmp_shape[k] == 0)
+            empty = 1;
     *offset = empty ? 0 : off;
     *ndim_out = nout;
     memcpy(shape_out, tmp_shape, (size_t)nout * sizeof *shape_out);
