@@ -192,7 +192,8 @@ int ba_parse_size(const char *text, uint64_t *out)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(text, &end, 10);
-    if (end == text || errno || text[0] == '-')
+    /* Digits first: strtoull() also skips blanks and takes a sign (" -5" is 2^64 - 5). */
+    if (end == text || errno || text[0] < '0' || text[0] > '9')
         return ba_error_set(BA_EINVAL, "bad size '%s'", text);
     unsigned shift = 0;
     switch (*end) {
