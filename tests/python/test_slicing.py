@@ -124,11 +124,19 @@ def test_1d_edges_like_numpy(db):
         A[n]
     with pytest.raises(IndexError):
         A[-n - 1]
+    wrong = []
     for key in [np.s_[n:n + 1], np.s_[10:5:1], np.s_[5:10:-1], np.s_[5:5], np.s_[n * 3:n * 4],
                 np.s_[:], np.s_[4 * BLOCK:], np.s_[4 * BLOCK + 3:9 * BLOCK - 3], np.s_[::-1],
-                np.s_[::7], np.s_[::-11], np.s_[-1:0:-1]]:
+                np.s_[::7], np.s_[::-11], np.s_[-1:0:-1], np.s_[5:5:-3], np.s_[n:0:2]]:
         same(A[key], ref[key])
-        same(A.view(key), ref[key])
+        try:
+            same(A.view(key), ref[key])
+        except AssertionError:
+            v = A.view(key)
+            wrong.append((key, v.shape, v.strides, ref[key].shape, ref[key].strides))
+    # numpy keeps the axis' stride for a range that selects nothing (ba_slice_apply
+    # must too: empty results are views like any other)
+    assert not wrong, wrong
     assert A[n - 1] == 0 and A[-n] == 0
     # overlapping views alias
     whole, tail, odd = A[:], A[4 * BLOCK:], A[4 * BLOCK + 3:9 * BLOCK - 3]
