@@ -64,8 +64,8 @@ struct pager_ops {
     int (*load)(void *ctx, uint64_t blkno, void *buf);
 };
 
-int pager_file_open(struct pager *pg, uint32_t block_size, const struct pager_ops *ops,
-                    void *ctx, struct pager_file **out);
+int pager_file_open(struct pager *pg, uint32_t block_size, const struct pager_ops *ops, void *ctx,
+                    struct pager_file **out);
 /* No mapping of the file may remain. Drops every block, dirty ones too. NULL ok. */
 void pager_file_close(struct pager_file *pf);
 uint32_t pager_file_block_size(const struct pager_file *pf);
@@ -138,11 +138,11 @@ enum pager_block_state {
 };
 
 struct pager_block_info {
-    int state;           /* enum pager_block_state */
-    unsigned nmapped;    /* mappings where it is mapped now */
-    int writable;        /* mapped writable (where mapped) */
-    int referenced;      /* accessed since the reclaim hand last passed */
-    uint64_t lru_rank;   /* 0 = next eviction candidate among resident blocks */
+    int state;         /* enum pager_block_state */
+    unsigned nmapped;  /* mappings where it is mapped now */
+    int writable;      /* mapped writable (where mapped) */
+    int referenced;    /* accessed since the reclaim hand last passed */
+    uint64_t lru_rank; /* 0 = next eviction candidate among resident blocks */
 };
 
 void pager_block_info_get(struct pager_file *pf, uint64_t blkno, struct pager_block_info *out);

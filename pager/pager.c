@@ -1,0 +1,1053 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pager: a userspace virtual-memory manager that makes a linear byte space of
+ * blocks (a "file") look like plain memory. This file holds the rules every other
+ * pager file follows, the object lifecycles (pager, file, mapping), the fault
+ * resolution core shared by both backends and by prefault, and the invariant checker.
+ *
+ * ==== Definitions ====================================================================
+ *
+ *   block     block_size bytes of a file (a power of two >= the page size, <= 1 GiB);
+ *             block n holds bytes [n*bs, (n+1)*bs). The unit of loading, dirtiness,
+ *             eviction and spilling.
+ *   page      the kernel's 4 KiB page. The pager never tracks pages, only blocks.
+ *   frame     bs bytes of RAM in a pool: a range of a memfd, populated once (written,
+ *             so its page table entries are dirty) and reused forever.
+ *   pool      the frames of one block size: one memfd mapped twice, a read-only "home"
+ *             where frames rest and a read-write "load alias" where loads and spill
+ *             I/O write. pager_frames.c.
+ *   file      struct pager_file: blocks of one size, an ops table, a block index.
+ *   mapping   struct pager_mapping: a reservation of address space showing blocks
+ *             [first, first+n) of one file. A block is "mapped" in a mapping when its
+ *             frame appears there; the first mapping gets the frame's own page table
+ *             entries moved in (mremap: "primary"), any further one a shared mmap of the
+ *             frame (an "alias", same RAM). Unmapped blocks of a mapping are holes.
+ *   hole      SIGSEGV backend: PROT_NONE anonymous memory. userfaultfd backend:
+ *             anonymous memory registered for missing faults.
+ *   budget    ram_limit: bytes of populated frames. Clean blocks are evicted to stay
+ *             under it; dirty blocks beyond it spill to a temporary file.
+ *
+ * ==== Block states ====================================================================
+ *
+ *                  fault / readahead                     write fault
+ *        ABSENT ---------------------> LOADING --ok--> CLEAN ----------> DIRTY
+ *          ^  ^                          |  ^   \         |  ^             |  |
+ *          |  |  load error (poisoned) / |  |    \        |  | writeout    |  | frame_get:
+ *          |  +--------------------------+  +----+stale   |  | end         |  | nothing clean
+ *          |        evict, invalidate, discard, close     |  | (committed) |  v
+ *          +----------------------------------------------+  +-------------+ SPILLING
+ *          |                   discard, close, writeout end (committed)    |  | ok
+ *          +---------------------------------------------------------------+  v
+ *          |                                                    UNSPILLING <-> SPILLED
+ *          +---------------------------- discard, close, writeout end ------------+
+ *
+ *   ABSENT -> LOADING       [block_load, ra_load]       frame taken with frame_get()
+ *   LOADING -> LOADING      [block_load]                BF_STALE: invalidated/discarded
+ *                                                       while loading: load again
+ *   LOADING -> CLEAN        [block_load, ra_load]       joins the CLOCK ring, referenced
+ *   LOADING -> ABSENT       [block_load]                load error: error recorded on
+ *                                                       the file, block poisoned (fault
+ *                                                       contexts only)
+ *   LOADING -> ABSENT       [ra_load]                   readahead failed or stale: drop
+ *   CLEAN -> DIRTY          [block_fault_map]           write fault; wgen++
+ *   CLEAN -> ABSENT         [block_evict <- clock_evict_one, pager_reclaim,
+ *                            pager_file_invalidate, pager_file_discard,
+ *                            pager_file_close]
+ *   DIRTY -> DIRTY          [block_fault_map]           write fault: wgen++, WPROT off
+ *   DIRTY -> CLEAN          [pager_writeout_end]        committed, wgen unchanged
+ *   DIRTY -> ABSENT         [pager_file_discard, pager_file_close]
+ *   DIRTY -> SPILLING       [spill_block <- frame_get]  unmapped everywhere first
+ *   SPILLING -> SPILLED     [spill_block]               written; frame freed
+ *   SPILLING -> DIRTY       [spill_block]               write failed: stays in RAM
+ *   SPILLED -> UNSPILLING   [unspill_block <- block fault, pager_writeout_next]
+ *   UNSPILLING -> DIRTY     [unspill_block]             slot freed
+ *   UNSPILLING -> SPILLED   [unspill_block]             read failed (data still there)
+ *   SPILLED -> ABSENT       [pager_file_discard, pager_file_close,
+ *                            pager_writeout_end (committed: the store has the bytes)]
+ *
+ *   What holds (pager_check_block() asserts it):
+ *   - A frame belongs to a block exactly in LOADING, CLEAN, DIRTY, SPILLING, UNSPILLING.
+ *   - The CLOCK ring holds exactly the CLEAN and DIRTY blocks.
+ *   - Only CLEAN and DIRTY blocks are mapped. A CLEAN block is mapped read-only (SIGSEGV:
+ *     PROT_READ; uffd: write-protected) everywhere. A DIRTY block is mapped writable only
+ *     where the mapping allows writes and no writeout protects it (BF_WPROT).
+ *   - BF_AWAY (the frame's entries left home) iff exactly one mapping is its primary.
+ *   - LOADING, SPILLING, UNSPILLING are "busy": one thread does I/O without the lock;
+ *     everyone else waits on pg->cv and the struct is not freed.
+ *   - ABSENT structs exist only while poisoned or listed by a writeout (else freed).
+ *
+ * ==== Locks ===========================================================================
+ *
+ *   registry rwlock   (pager_registry.c) the process-wide address -> mapping table.
+ *                     Read-locked by fault contexts for one lookup (which raises the
+ *                     mapping's `active` count), write-locked by pager_map/pager_unmap
+ *                     to add/remove an entry. A leaf: nothing else is held with it.
+ *   pg->lock          (mutex) everything else of one pager: pools and frames, the
+ *                     CLOCK ring and budget, every file's index and block states and
+ *                     bmaps, spill slots, the readahead queue, counters. Also held
+ *                     across the mapping system calls (mremap/mprotect/mmap) of a state
+ *                     change, so that state and kernel mappings change together.
+ *   pg->cv            condition for pg->lock: a busy block finished, a frame was freed,
+ *                     a mapping's faults drained, a file's readahead drained.
+ *
+ *   Order: the registry lock and pg->lock are never held together. No pager lock is
+ *   held while calling ops.load, so ops.load may take any lock of its own, as long as
+ *   the holder of that lock never waits for a fault on a pager mapping.
+ *
+ *   Where pg->lock is dropped, and what is re-checked after:
+ *   - block_load() around ops.load (state LOADING pins the struct and frame); after:
+ *     BF_STALE (load again). The caller then looks the block up again.
+ *   - spill_block()/unspill_block() around pwrite/pread (SPILLING/UNSPILLING pin it).
+ *   - frame_get() when spilling or waiting for a frame; callers look the block up again
+ *     by (file, blkno) and re-check its state, never trusting a pointer across a drop.
+ *   - waits on pg->cv (busy blocks, pager_unmap draining `active`, file close draining
+ *     readahead); every wait is in a loop that re-evaluates from the index.
+ *   - after every drop, pager_fault_resolve() re-checks m->dead (an unmap started).
+ *
+ * ==== Execution contexts ==============================================================
+ *
+ *   API threads       every public function. May allocate and format messages.
+ *   fault handler     pager_sigsegv.c: SIGSEGV in the faulting thread (synchronous, so
+ *                     it never interrupts pager code; the pager never touches a user
+ *                     mapping while holding a lock). Saves/restores errno; a
+ *                     thread-local guard makes a fault while resolving one fatal (the
+ *                     default action, a core) instead of recursive; no malloc (blocks
+ *                     and index come from mmap'ed slabs, pager_mem.c), no stdio, no
+ *                     message formatting, no ba_error_set. It takes the registry read
+ *                     lock, pg->lock, waits on pg->cv, calls ops.load, makes system calls.
+ *   uffd service      pager_uffd.c: threads reading userfaultfd messages; the same
+ *                     rules as the handler (they share pager_fault_resolve()); all
+ *                     asynchronous signals blocked.
+ *   readahead workers pager_readahead.c: load blocks ahead; the same rules.
+ *
+ * ==== Faults and errors ===============================================================
+ *
+ *   A failed load in fault context records the error on the file
+ *   (pager_file_take_error), marks the block poisoned and signals the faulting thread:
+ *   SIGSEGV backend: SIGBUS with si_code BUS_ADRERR and si_addr = the fault address,
+ *   queued to the thread itself (rt_tgsigqueueinfo) and delivered when the handler
+ *   returns; userfaultfd backend: UFFDIO_POISON on the block's range (the kernel then
+ *   raises SIGBUS, si_code BUS_MCEERR_AR, si_addr = the address; a system call gets
+ *   EFAULT), or, without UFFD_FEATURE_POISON, the same queued SIGBUS to the faulting
+ *   thread id. The process is never aborted. A poisoned block gives SIGBUS on every
+ *   access without reloading until the error is taken (pager_file_take_error), the
+ *   block is invalidated or discarded, or pager_prefault() retries it.
+ *   pager_prefault() loads in the calling thread and returns the code instead.
+ *
+ * ==== Kernel accesses (read(2)/write(2) into a view) ====================================
+ *
+ *   userfaultfd: the kernel waits for the service thread, so system calls work on any
+ *   part of a mapping. SIGSEGV: the kernel does not raise signals for its own accesses
+ *   and returns EFAULT; call pager_prefault() on the range first (with
+ *   PAGER_PREFAULT_WRITE when the kernel will write into it, e.g. read(2)), and keep the
+ *   range within the budget so nothing is evicted before the call.
+ *
+ * ==== fork() ==========================================================================
+ *
+ *   Pools and mappings are MADV_DONTFORK: a child has none of them, and touching a
+ *   former mapping address is an ordinary crash there (the handler sees no mapping of
+ *   its own; a pthread_atfork child handler also empties the registry). Every pager
+ *   marks itself forked in the child: its functions refuse (BA_EFAILED) or do nothing,
+ *   and pager_destroy() frees nothing in the child.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "pager_internal.h"
+
+/* ---- options -------------------------------------------------------------------------- */
+
+void pager_opts_init(struct pager_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->backend = PAGER_BACKEND_AUTO;
+    o->readahead = 1;
+}
+
+/* The default backend, from tests/bench/bench_pager.c on the target machine: the
+ * SIGSEGV handler resolves a fault in the faulting thread, userfaultfd needs two
+ * cross-CPU wake-ups per fault (see docs/architecture.md). */
+#define PAGER_BACKEND_DEFAULT PAGER_BACKEND_SIGSEGV
+
+static uint64_t read_u64_file(const char *path, uint64_t dflt)
+{
+    FILE *fp = fopen(path, "re");
+    if (!fp)
+        return dflt;
+    char buf[64];
+    uint64_t v = dflt;
+    if (fgets(buf, sizeof buf, fp)) {
+        char *end;
+        unsigned long long x = strtoull(buf, &end, 10);
+        if (end != buf)
+            v = x;
+    }
+    fclose(fp);
+    return v;
+}
+
+/* The smallest memory limit on the way from this process's cgroup up to the root
+ * (v2: memory.max; v1: memory.limit_in_bytes of the memory controller). */
+static uint64_t cgroup_limit(void)
+{
+    FILE *fp = fopen("/proc/self/cgroup", "re");
+    if (!fp)
+        return UINT64_MAX;
+    char line[1024], path[1200];
+    uint64_t lim = UINT64_MAX;
+    while (fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        const char *base, *leaf;
+        if (line[0] == '0' && c1 == line + 1 && c2 == c1 + 1) {
+            base = "/sys/fs/cgroup";
+            leaf = "memory.max";
+        } else if (strstr(c1, "memory") && strstr(c1, "memory") < c2) {
+            base = "/sys/fs/cgroup/memory";
+            leaf = "memory.limit_in_bytes";
+        } else {
+            continue;
+        }
+        char cg[1024];
+        snprintf(cg, sizeof cg, "%s", c2 + 1);
+        for (;;) {
+            snprintf(path, sizeof path, "%s%s/%s", base, strcmp(cg, "/") ? cg : "", leaf);
+            uint64_t v = read_u64_file(path, UINT64_MAX);
+            if (v < lim)
+                lim = v;
+            char *slash = strrchr(cg, '/');
+            if (!slash || slash == cg)
+                break;
+            *slash = '\0';
+        }
+    }
+    fclose(fp);
+    return lim;
+}
+
+static uint64_t default_ram_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    uint64_t mem = (pages > 0 && psz > 0) ? (uint64_t)pages * (uint64_t)psz : (1ull << 30);
+    uint64_t cg = cgroup_limit();
+    return (cg < mem ? cg : mem) / 2;
+}
+
+static unsigned max_map_count(void)
+{
+    uint64_t v = read_u64_file("/proc/sys/vm/max_map_count", 65530);
+    return v > UINT32_MAX ? UINT32_MAX : (unsigned)v;
+}
+
+/* ---- pager lifecycle --------------------------------------------------------------------- */
+
+int pager_create(const struct pager_opts *o, struct pager **out)
+{
+    struct pager_opts def;
+    if (!out)
+        return ba_error_set(BA_EINVAL, "pager_create: NULL out");
+    *out = NULL;
+    if (!o) {
+        pager_opts_init(&def);
+        o = &def;
+    }
+    if (o->size < sizeof *o)
+        return ba_error_set(BA_EINVAL, "pager_create: opts->size %zu is too small", o->size);
+    if (sysconf(_SC_PAGESIZE) != (1l << PAGER_MIN_SHIFT))
+        return ba_error_set(BA_EINVAL, "pager: page size %ld is not supported",
+                            sysconf(_SC_PAGESIZE));
+
+    uint64_t limit = o->ram_limit;
+    const char *env = getenv("BIGARRAY_RAM_LIMIT");
+    if (!limit && env && *env) {
+        if (ba_parse_size(env, &limit) || !limit)
+            return ba_error_set(BA_EINVAL, "BIGARRAY_RAM_LIMIT='%s' is not a size (512M, 2G...)",
+                                env);
+    }
+    if (!limit)
+        limit = default_ram_limit();
+
+    int backend = o->backend;
+    if (backend == PAGER_BACKEND_AUTO) {
+        env = getenv("BIGARRAY_PAGER");
+        if (env && !strcmp(env, "uffd"))
+            backend = PAGER_BACKEND_UFFD;
+        else if (env && !strcmp(env, "sigsegv"))
+            backend = PAGER_BACKEND_SIGSEGV;
+        else if (env && *env)
+            return ba_error_set(BA_EINVAL, "BIGARRAY_PAGER='%s': expected uffd or sigsegv", env);
+        else
+            backend = PAGER_BACKEND_DEFAULT;
+    }
+    if (backend != PAGER_BACKEND_UFFD && backend != PAGER_BACKEND_SIGSEGV)
+        return ba_error_set(BA_EINVAL, "pager_create: unknown backend %d", o->backend);
+
+    const char *dir = o->spill_dir;
+    if (!dir || !*dir)
+        dir = getenv("BIGARRAY_SPILL_DIR");
+    if (!dir || !*dir)
+        dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/var/tmp";
+
+    struct pager *pg = ba_calloc(1, sizeof *pg);
+    if (!pg)
+        return ba_error_set(-ENOMEM, "pager_create: out of memory");
+    int rc = -ENOMEM;
+    pg->spill_dir = ba_strdup(dir);
+    if (!pg->spill_dir)
+        goto err_free;
+    pthread_mutex_init(&pg->lock, NULL);
+    pthread_cond_init(&pg->cv, NULL);
+    pg->ram_limit = limit;
+    pg->pid = getpid();
+    unsigned mmc = max_map_count();
+    pg->max_bmaps = mmc / 16 > 64 ? mmc / 16 : 64;
+    slab_init(&pg->blk_slab, sizeof(struct pager_block));
+    slab_init(&pg->bmap_slab, sizeof(struct pager_bmap));
+    pg->readahead = o->readahead != 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    pg->ra_workers = o->readahead_workers ? o->readahead_workers
+                     : ncpu > 4           ? 3
+                     : ncpu > 1           ? (unsigned)(ncpu - 1)
+                                          : 1;
+
+    if ((rc = sigsegv_install()))
+        goto err_sync;
+    if ((rc = registry_pager_add(pg)))
+        goto err_sync;
+    pg->backend = PAGER_BACKEND_SIGSEGV;
+    pg->be = &pager_sigsegv_ops;
+    if (backend == PAGER_BACKEND_UFFD && uffd_start(pg) == 0) {
+        pg->backend = PAGER_BACKEND_UFFD;
+        pg->be = &pager_uffd_ops;
+    }
+    if (pg->readahead && (rc = ra_start(pg)))
+        goto err_uffd;
+    *out = pg;
+    return 0;
+
+err_uffd:
+    uffd_stop(pg);
+    registry_pager_del(pg);
+err_sync:
+    pthread_cond_destroy(&pg->cv);
+    pthread_mutex_destroy(&pg->lock);
+err_free:
+    free(pg->spill_dir);
+    free(pg);
+    return ba_error_set(rc, "pager_create: cannot start the pager: %s", ba_strerror(rc));
+}
+
+void pager_destroy(struct pager *pg)
+{
+    if (!pg)
+        return;
+    if (__atomic_load_n(&pg->forked, __ATOMIC_ACQUIRE))
+        return; /* a fork child: the threads and locks belong to the parent */
+    assert(!pg->files && "pager_destroy: a file is still open");
+    ra_stop(pg);
+    uffd_stop(pg);
+    registry_pager_del(pg);
+    for (int i = 0; i < PAGER_NPOOLS; i++)
+        pool_destroy(pg->pools[i]);
+    slab_destroy(&pg->blk_slab);
+    slab_destroy(&pg->bmap_slab);
+    pthread_cond_destroy(&pg->cv);
+    pthread_mutex_destroy(&pg->lock);
+    free(pg->spill_dir);
+    free(pg);
+}
+
+int pager_backend(const struct pager *pg)
+{
+    return pg->backend;
+}
+
+uint64_t pager_ram_limit(const struct pager *pg)
+{
+    return pg->ram_limit;
+}
+
+/* ---- blocks -------------------------------------------------------------------------------- */
+
+static struct pager_block *block_new(struct pager_file *f, uint64_t blkno)
+{
+    struct pager_block *b = slab_alloc(&f->pg->blk_slab);
+    if (!b)
+        return NULL;
+    b->file = f;
+    b->blkno = blkno;
+    b->state = BS_ABSENT;
+    if (index_add(f, b)) {
+        slab_free(&f->pg->blk_slab, b);
+        return NULL;
+    }
+    return b;
+}
+
+void pager_block_free_if_unused(struct pager_block *b)
+{
+    if (b->state != BS_ABSENT || b->maps || (b->flags & (BF_POISON | BF_WRITEOUT)))
+        return;
+    struct pager_file *f = b->file;
+    index_del(f, b);
+    slab_free(&f->pg->blk_slab, b);
+}
+
+char *pager_block_addr(const struct pager_mapping *m, uint64_t blkno)
+{
+    return m->addr + (size_t)(blkno - m->first) * m->file->bs;
+}
+
+/* Clear a block's poison, so that the next access loads it again. */
+static void block_unpoison(struct pager *pg, struct pager_block *b)
+{
+    b->flags &= (uint8_t)~BF_POISON;
+    b->err = 0;
+    if (!pg->be->unpoison)
+        return;
+    for (struct pager_mapping *m = b->file->maps; m; m = m->fnext)
+        if (b->blkno >= m->first && b->blkno - m->first < m->n && !m->dead)
+            pg->be->unpoison(pg, m, pager_block_addr(m, b->blkno), b->file->bs);
+}
+
+void pager_block_unpoison(struct pager_block *b)
+{
+    block_unpoison(b->file->pg, b);
+}
+
+/* ---- files --------------------------------------------------------------------------------- */
+
+int pager_file_open(struct pager *pg, uint32_t block_size, const struct pager_ops *ops, void *ctx,
+                    struct pager_file **out)
+{
+    if (!pg || !ops || !ops->load || !out)
+        return ba_error_set(BA_EINVAL, "pager_file_open: NULL argument");
+    *out = NULL;
+    if (!ba_is_pow2(block_size) || block_size < (1u << PAGER_MIN_SHIFT) ||
+        block_size > (1u << PAGER_MAX_SHIFT))
+        return ba_error_set(BA_EINVAL,
+                            "pager_file_open: block size %u is not a power of two from 4 KiB "
+                            "to 1 GiB",
+                            block_size);
+    struct pager_file *f = ba_calloc(1, sizeof *f);
+    if (!f)
+        return ba_error_set(-ENOMEM, "pager_file_open: out of memory");
+    f->pg = pg;
+    f->bs = block_size;
+    f->ops = *ops;
+    f->ctx = ctx;
+    if (pager_lock(pg)) {
+        free(f);
+        return ba_error_set(BA_EFAILED, "pager_file_open: the pager belongs to the parent process");
+    }
+    int rc = pool_get(pg, block_size, &f->pool);
+    if (rc) {
+        pthread_mutex_unlock(&pg->lock);
+        free(f);
+        return ba_error_set(rc, "pager_file_open: cannot create a RAM pool for %u-byte blocks: %s",
+                            block_size, ba_strerror(rc));
+    }
+    f->next = pg->files;
+    if (pg->files)
+        pg->files->prev = f;
+    pg->files = f;
+    pthread_mutex_unlock(&pg->lock);
+    *out = f;
+    return 0;
+}
+
+static int block_busy(const struct pager_block *b)
+{
+    return b->state == BS_LOADING || b->state == BS_SPILLING || b->state == BS_UNSPILLING;
+}
+
+/* Wait until no block of f in [first, first+n) is busy (lock held; drops it to wait). */
+void pager_file_wait_idle(struct pager_file *f, uint64_t first, uint64_t n, int loads_too)
+{
+    struct pager *pg = f->pg;
+    for (;;) {
+        struct pager_block **arr;
+        long k = index_collect(f, first, n, &arr);
+        int busy = 0;
+        for (long i = 0; i < k && !busy; i++)
+            busy = block_busy(arr[i]) && (loads_too || arr[i]->state != BS_LOADING);
+        free(arr);
+        if (!busy || k < 0)
+            return;
+        pthread_cond_wait(&pg->cv, &pg->lock);
+    }
+}
+
+/* Drop a block whatever its state (not busy): unmap, free frame and spill slot. */
+void pager_block_drop(struct pager *pg, struct pager_block *b)
+{
+    struct pager_file *f = b->file;
+    assert(!block_busy(b));
+    if (b->maps)
+        block_unmap_all(pg, b);
+    if (b->state == BS_CLEAN || b->state == BS_DIRTY) {
+        ring_remove(pg, b);
+        frame_free(pg, f->pool, b->frame);
+    }
+    if (b->state == BS_SPILLED)
+        spill_slot_free(pg, f->pool, b->spill_slot);
+    if (b->state == BS_DIRTY || b->state == BS_SPILLED) {
+        f->ndirty--;
+        pg->dirty_bytes -= f->bs;
+    }
+    b->state = BS_ABSENT;
+    b->pin = 0;
+    b->flags &= (uint8_t)(BF_POISON | BF_WRITEOUT);
+}
+
+void pager_file_close(struct pager_file *f)
+{
+    if (!f)
+        return;
+    struct pager *pg = f->pg;
+    if (__atomic_load_n(&pg->forked, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&pg->lock);
+    assert(!f->maps && "pager_file_close: a mapping remains");
+    assert(!f->wo && "pager_file_close: a writeout is open");
+    f->closing = 1;
+    ra_file_drain(f);
+    pager_file_wait_idle(f, 0, UINT64_MAX, 1);
+    struct pager_block **arr;
+    long k = index_collect(f, 0, UINT64_MAX, &arr);
+    for (long i = 0; i < k; i++) {
+        arr[i]->flags = 0;
+        pager_block_drop(pg, arr[i]);
+        pager_block_free_if_unused(arr[i]);
+    }
+    free(arr);
+    assert(f->nblocks == 0 && f->ndirty == 0);
+    index_destroy(f);
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        pg->files = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    pager_check_locked(pg);
+    pthread_mutex_unlock(&pg->lock);
+    free(f);
+}
+
+uint32_t pager_file_block_size(const struct pager_file *pf)
+{
+    return pf->bs;
+}
+
+/* ---- mappings ------------------------------------------------------------------------------ */
+
+int pager_map(struct pager_file *pf, uint64_t first, uint64_t n, unsigned flags,
+              struct pager_mapping **out)
+{
+    if (!pf || !out)
+        return ba_error_set(BA_EINVAL, "pager_map: NULL argument");
+    *out = NULL;
+    if (!n || first > UINT64_MAX - n)
+        return ba_error_set(BA_EINVAL, "pager_map: bad block range %llu+%llu",
+                            (unsigned long long)first, (unsigned long long)n);
+    if (flags & ~PAGER_MAP_READONLY)
+        return ba_error_set(BA_EINVAL, "pager_map: unknown flags %#x", flags);
+    if (n > (1ull << 47) / pf->bs)
+        return ba_error_set(BA_ETOOBIG,
+                            "pager_map: %llu blocks of %u bytes exceed the address space",
+                            (unsigned long long)n, pf->bs);
+    struct pager *pg = pf->pg;
+    struct pager_mapping *m = ba_calloc(1, sizeof *m);
+    if (!m)
+        return ba_error_set(-ENOMEM, "pager_map: out of memory");
+    m->file = pf;
+    m->first = first;
+    m->n = n;
+    m->len = (size_t)n * pf->bs;
+    m->flags = flags;
+    int rc = pager_lock(pg);
+    if (rc) {
+        free(m);
+        return ba_error_set(rc, "pager_map: the pager belongs to the parent process");
+    }
+    rc = mapping_reserve(pg, m);
+    if (!rc) {
+        m->fnext = pf->maps;
+        pf->maps = m;
+    }
+    pthread_mutex_unlock(&pg->lock);
+    if (rc) {
+        free(m);
+        if (rc == -ENOMEM)
+            rc = BA_ETOOBIG;
+        return ba_error_set(rc, "pager_map: cannot reserve %zu bytes of address space: %s",
+                            (size_t)n * pf->bs, ba_strerror(rc));
+    }
+    if ((rc = registry_add(m))) {
+        pager_unmap(m);
+        return ba_error_set(rc, "pager_map: out of memory");
+    }
+    *out = m;
+    return 0;
+}
+
+void *pager_mapping_addr(const struct pager_mapping *m)
+{
+    return m->addr;
+}
+
+size_t pager_mapping_len(const struct pager_mapping *m)
+{
+    return m->len;
+}
+
+void pager_unmap(struct pager_mapping *m)
+{
+    if (!m)
+        return;
+    struct pager_file *f = m->file;
+    struct pager *pg = f->pg;
+    if (__atomic_load_n(&pg->forked, __ATOMIC_ACQUIRE))
+        return;
+    registry_del(m); /* no fault finds it any more */
+    pthread_mutex_lock(&pg->lock);
+    m->dead = 1;
+    while (__atomic_load_n(&m->active, __ATOMIC_ACQUIRE))
+        pthread_cond_wait(&pg->cv, &pg->lock);
+    for (uint64_t i = 0; i < f->nbuckets; i++)
+        for (struct pager_block *b = f->buckets[i]; b; b = b->hnext) {
+            struct pager_bmap *bm = block_bmap(b, m);
+            if (bm)
+                block_unmap_one(pg, b, bm, 0);
+        }
+    struct pager_mapping **pp = &f->maps;
+    while (*pp && *pp != m)
+        pp = &(*pp)->fnext;
+    if (*pp)
+        *pp = m->fnext;
+    if (m->addr) {
+        munmap(m->addr, m->len);
+        pg->be->wake(pg, m->addr, m->len); /* uffd waiters refault and crash */
+    }
+    pager_check_locked(pg);
+    pthread_mutex_unlock(&pg->lock);
+    free(m);
+}
+
+/* ---- the fault core ----------------------------------------------------------------------- */
+
+/* Load ABSENT block blkno of f into a frame (lock held; dropped around ops.load).
+ * Returns 0 when the caller should look at the block again (loaded, or someone else
+ * changed it meanwhile), or the load error. */
+static int block_load(struct pager *pg, struct pager_file *f, uint64_t blkno, enum pager_ctx ctx)
+{
+    uint32_t frame;
+    int r = frame_get(pg, f->pool, FG_SPILL | FG_OVERCOMMIT | FG_WAIT, &frame);
+    if (r)
+        return r;
+    /* frame_get() may have dropped the lock: look again. */
+    struct pager_block *b = index_get(f, blkno);
+    if (!b && !(b = block_new(f, blkno))) {
+        frame_free(pg, f->pool, frame);
+        return -ENOMEM;
+    }
+    if (b->state != BS_ABSENT || (b->flags & BF_POISON)) {
+        frame_free(pg, f->pool, frame);
+        return 0;
+    }
+    b->state = BS_LOADING;
+    b->frame = frame;
+    char *buf = frame_alias(f->pool, frame);
+    do {
+        b->flags &= (uint8_t)~BF_STALE;
+        pthread_mutex_unlock(&pg->lock);
+        r = f->ops.load(f->ctx, blkno, buf);
+        pthread_mutex_lock(&pg->lock);
+    } while (b->flags & BF_STALE);
+    if (r > 0)
+        r = 0;
+    if (r < 0) {
+        b->state = BS_ABSENT;
+        frame_free(pg, f->pool, frame);
+        PAGER_COUNT(f, load_errors, 1);
+        if (ctx != PAGER_CTX_API) {
+            b->flags |= BF_POISON;
+            b->err = r;
+            f->err = r;
+            f->err_blkno = blkno;
+        }
+        pthread_cond_broadcast(&pg->cv);
+        pager_block_free_if_unused(b);
+        return r;
+    }
+    b->state = BS_CLEAN;
+    b->flags |= BF_REFERENCED;
+    ring_insert(pg, b);
+    PAGER_COUNT(f, loads, 1);
+    PAGER_COUNT(f, load_bytes, f->bs);
+    pthread_cond_broadcast(&pg->cv);
+    pager_check_block(b);
+    return 0;
+}
+
+/* Map a CLEAN or DIRTY block into m for an access (lock held, no drop). */
+static int block_fault_map(struct pager *pg, struct pager_block *b, struct pager_mapping *m,
+                           int write, int *hit)
+{
+    struct pager_file *f = b->file;
+    struct pager_bmap *bm = block_bmap(b, m);
+    if (write < 0) /* unknown: a fault where the block is mapped read-only is a write */
+        write = bm && !bm->writable;
+    if (write && (m->flags & PAGER_MAP_READONLY))
+        return PAGER_FAULT_CHAIN;
+    if (write) {
+        if (b->state == BS_CLEAN) {
+            b->state = BS_DIRTY;
+            f->ndirty++;
+            pg->dirty_bytes += f->bs;
+        }
+        b->flags &= (uint8_t)~BF_WPROT;
+        b->wgen++;
+    }
+    int writable =
+        b->state == BS_DIRTY && !(b->flags & BF_WPROT) && !(m->flags & PAGER_MAP_READONLY);
+    int r = 0;
+    if (!bm)
+        r = block_map_into(pg, b, m, writable);
+    else if (writable && !bm->writable) {
+        r = pg->be->make_writable(pg, m, pager_block_addr(m, b->blkno), f->bs);
+        if (!r)
+            bm->writable = 1;
+    }
+    b->flags |= BF_REFERENCED;
+    *hit = (b->flags & BF_READAHEAD) != 0;
+    if (*hit) {
+        b->flags &= (uint8_t)~BF_READAHEAD;
+        PAGER_COUNT(f, readahead_hits, 1);
+    }
+    pager_check_block(b);
+    return r;
+}
+
+void pager_record_fault_time(struct pager_file *f, uint64_t t0)
+{
+    uint64_t ns = ba_now_ns() - t0, us = ns / 1000;
+    unsigned bucket = 0;
+    while (us > 1 && bucket < 15) {
+        us >>= 1;
+        bucket++;
+    }
+    PAGER_COUNT(f, fault_ns_total, ns);
+    PAGER_COUNT(f, fault_hist[bucket], 1);
+}
+
+int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum pager_ctx ctx,
+                        uint64_t t0)
+{
+    struct pager_file *f = m->file;
+    struct pager *pg = f->pg;
+    uint64_t blkno = m->first + idx;
+    int r = 0, in_ram = 1;
+    struct pager_block *b = NULL;
+
+    if (pager_lock(pg))
+        return BA_EFAILED;
+    for (;;) {
+        if (m->dead) /* being unmapped: the access retries on a hole or crashes */
+            break;
+        b = index_get(f, blkno);
+        if (!b && !(b = block_new(f, blkno))) {
+            r = -ENOMEM;
+            break;
+        }
+        if (b->flags & BF_POISON) {
+            if (ctx != PAGER_CTX_API) {
+                r = b->err ? b->err : -EIO;
+                break;
+            }
+            block_unpoison(pg, b);
+        }
+        if (b->state == BS_ABSENT) {
+            in_ram = 0;
+            if ((r = block_load(pg, f, blkno, ctx)))
+                break;
+        } else if (block_busy(b)) {
+            pthread_cond_wait(&pg->cv, &pg->lock);
+        } else if (b->state == BS_SPILLED) {
+            in_ram = 0;
+            if ((r = unspill_block(pg, b, FG_SPILL | FG_OVERCOMMIT | FG_WAIT))) {
+                if (ctx != PAGER_CTX_API) {
+                    f->err = r;
+                    f->err_blkno = blkno;
+                }
+                break;
+            }
+        } else {
+            int hit = 0;
+            r = block_fault_map(pg, b, m, write, &hit);
+            if (r == 0 && ctx != PAGER_CTX_API && pg->readahead)
+                ra_on_fault(f, blkno, m, hit);
+            if (r == 0 && pg->nbmaps > pg->max_bmaps)
+                reclaim_vma_pressure(pg, b);
+            break;
+        }
+    }
+    if (ctx != PAGER_CTX_API && r != PAGER_FAULT_CHAIN) {
+        if (write > 0)
+            PAGER_COUNT(f, faults_write, 1);
+        else
+            PAGER_COUNT(f, faults_read, 1);
+        if (in_ram && r == 0)
+            PAGER_COUNT(f, faults_remap, 1);
+        pager_record_fault_time(f, t0);
+    }
+    b = index_get(f, blkno);
+    if (b)
+        pager_block_free_if_unused(b);
+    pthread_mutex_unlock(&pg->lock);
+    return r;
+}
+
+int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned flags)
+{
+    if (!m)
+        return ba_error_set(BA_EINVAL, "pager_prefault: NULL mapping");
+    if (!len)
+        return 0;
+    if (off >= m->len || len > m->len - off)
+        return ba_error_set(BA_ERANGE,
+                            "pager_prefault: bytes %zu+%zu are outside the mapping (%zu)", off, len,
+                            m->len);
+    int write = (flags & PAGER_PREFAULT_WRITE) != 0;
+    if (write && (m->flags & PAGER_MAP_READONLY))
+        return ba_error_set(BA_EINVAL, "pager_prefault: write prefault of a read-only mapping");
+    uint32_t bs = m->file->bs;
+    for (uint64_t i = off / bs; i <= (off + len - 1) / bs; i++) {
+        int r = pager_fault_resolve(m, i, write, PAGER_CTX_API, 0);
+        if (r == BA_EFAILED)
+            return ba_error_set(r, "pager_prefault: the pager belongs to the parent process");
+        if (r < 0)
+            return ba_error_set(r, "cannot load block %llu: %s", (unsigned long long)(m->first + i),
+                                ba_strerror(r));
+    }
+    return 0;
+}
+
+int pager_fault_direct(struct pager_mapping *m, size_t off, int write)
+{
+    if (!m || off >= m->len)
+        return ba_error_set(BA_EINVAL, "pager_fault_direct: bad argument");
+    int r = pager_fault_resolve(m, off / m->file->bs, write ? 1 : 0, PAGER_CTX_DIRECT, ba_now_ns());
+    if (r == PAGER_FAULT_CHAIN)
+        return ba_error_set(BA_EINVAL, "pager_fault_direct: write through a read-only mapping");
+    return r;
+}
+
+void pager_thread_register(struct pager *pg)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    pthread_mutex_lock(&pg->lock);
+    if (pg->nown < sizeof pg->own_tids / sizeof pg->own_tids[0])
+        pg->own_tids[pg->nown++] = tid;
+    pthread_mutex_unlock(&pg->lock);
+}
+
+int pager_thread_is_own(struct pager *pg, pid_t tid)
+{
+    int own = 0;
+    pthread_mutex_lock(&pg->lock);
+    for (unsigned i = 0; i < pg->nown && !own; i++)
+        own = pg->own_tids[i] == tid;
+    pthread_mutex_unlock(&pg->lock);
+    return own;
+}
+
+/* ---- introspection ------------------------------------------------------------------------ */
+
+void pager_block_info_get(struct pager_file *pf, uint64_t blkno, struct pager_block_info *out)
+{
+    struct pager *pg = pf->pg;
+    memset(out, 0, sizeof *out);
+    out->lru_rank = UINT64_MAX;
+    if (pager_lock(pg))
+        return;
+    struct pager_block *b = index_get(pf, blkno);
+    if (b) {
+        static const int pub[] = {
+            [BS_ABSENT] = PAGER_BLK_ABSENT,     [BS_LOADING] = PAGER_BLK_LOADING,
+            [BS_CLEAN] = PAGER_BLK_CLEAN,       [BS_DIRTY] = PAGER_BLK_DIRTY,
+            [BS_SPILLING] = PAGER_BLK_DIRTY,    [BS_SPILLED] = PAGER_BLK_SPILLED,
+            [BS_UNSPILLING] = PAGER_BLK_SPILLED};
+        out->state = pub[b->state];
+        out->nmapped = block_nmapped(b);
+        for (struct pager_bmap *bm = b->maps; bm; bm = bm->next)
+            out->writable |= bm->writable;
+        out->referenced = (b->flags & BF_REFERENCED) != 0;
+        out->lru_rank = block_lru_rank(pg, b);
+    }
+    pthread_mutex_unlock(&pg->lock);
+}
+
+static void stat_fill(ba_pager_stat *st, const struct pager_counters *c, uint64_t ram_used,
+                      uint64_t ram_limit, uint64_t dirty)
+{
+    ba_pager_stat s;
+    memset(&s, 0, sizeof s);
+    s.size = sizeof s;
+    s.faults_read = c->faults_read;
+    s.faults_write = c->faults_write;
+    s.faults_remap = c->faults_remap;
+    s.loads = c->loads;
+    s.load_bytes = c->load_bytes;
+    s.load_errors = c->load_errors;
+    s.readahead_loads = c->readahead_loads;
+    s.readahead_hits = c->readahead_hits;
+    s.evictions = c->evictions;
+    s.spills = c->spills;
+    s.unspills = c->unspills;
+    s.invalidations = c->invalidations;
+    s.ram_used = ram_used;
+    s.ram_limit = ram_limit;
+    s.dirty_bytes = dirty;
+    s.fault_ns_total = c->fault_ns_total;
+    memcpy(s.fault_hist, c->fault_hist, sizeof s.fault_hist);
+    size_t n = (st->size && st->size < sizeof s) ? st->size : sizeof s;
+    size_t keep = st->size ? st->size : sizeof s;
+    memcpy(st, &s, n);
+    st->size = keep;
+}
+
+void pager_stat_get(struct pager *pg, ba_pager_stat *st)
+{
+    if (pager_lock(pg))
+        return;
+    stat_fill(st, &pg->cnt, pg->ram_used, pg->ram_limit, pg->dirty_bytes);
+    pthread_mutex_unlock(&pg->lock);
+}
+
+void pager_file_stat_get(struct pager_file *pf, ba_pager_stat *st)
+{
+    struct pager *pg = pf->pg;
+    if (pager_lock(pg))
+        return;
+    uint64_t frames = 0;
+    for (uint64_t i = 0; i < pf->nbuckets; i++)
+        for (struct pager_block *b = pf->buckets[i]; b; b = b->hnext)
+            frames += b->state != BS_ABSENT && b->state != BS_SPILLED;
+    stat_fill(st, &pf->cnt, frames * pf->bs, pg->ram_limit, pf->ndirty * pf->bs);
+    pthread_mutex_unlock(&pg->lock);
+}
+
+/* ---- invariants -------------------------------------------------------------------------- */
+
+void pager_check_block(const struct pager_block *b)
+{
+#ifndef NDEBUG
+    const struct pager_file *f = b->file;
+    int has_frame = b->state == BS_LOADING || b->state == BS_CLEAN || b->state == BS_DIRTY ||
+                    b->state == BS_SPILLING || b->state == BS_UNSPILLING;
+    int in_ring = b->cnext != NULL;
+    assert(in_ring == (b->state == BS_CLEAN || b->state == BS_DIRTY));
+    assert(!b->maps || b->state == BS_CLEAN || b->state == BS_DIRTY);
+    if (has_frame)
+        assert(b->frame < f->pool->hw);
+    unsigned nprimary = 0;
+    for (const struct pager_bmap *bm = b->maps; bm; bm = bm->next) {
+        nprimary += bm->primary;
+        assert(bm->m->file == f);
+        assert(b->blkno >= bm->m->first && b->blkno - bm->m->first < bm->m->n);
+        if (bm->writable) {
+            assert(b->state == BS_DIRTY);
+            assert(!(b->flags & BF_WPROT));
+            assert(!(bm->m->flags & PAGER_MAP_READONLY));
+        }
+    }
+    assert(nprimary == ((b->flags & BF_AWAY) ? 1u : 0u));
+    assert(!b->pin || b->state == BS_DIRTY || b->state == BS_SPILLING);
+    assert(!(b->flags & BF_POISON) || b->state == BS_ABSENT);
+    assert(!(b->flags & BF_READAHEAD) || b->state == BS_CLEAN || b->state == BS_DIRTY);
+#else
+    (void)b;
+#endif
+}
+
+void pager_check_locked(struct pager *pg)
+{
+#ifndef NDEBUG
+    uint64_t ring = 0;
+    if (pg->hand) {
+        const struct pager_block *b = pg->hand;
+        do {
+            assert(b->cnext->cprev == b);
+            assert(b->state == BS_CLEAN || b->state == BS_DIRTY);
+            ring++;
+            b = b->cnext;
+        } while (b != pg->hand && ring <= pg->nring);
+    }
+    assert(ring == pg->nring);
+    uint64_t bmaps = 0, dirty_bytes = 0, used[PAGER_NPOOLS] = {0}, spilled[PAGER_NPOOLS] = {0};
+    for (const struct pager_file *f = pg->files; f; f = f->next) {
+        uint64_t nblocks = 0, ndirty = 0;
+        unsigned pi = (unsigned)__builtin_ctz(f->bs) - PAGER_MIN_SHIFT;
+        assert(pg->pools[pi] == f->pool);
+        for (uint64_t i = 0; i < f->nbuckets; i++)
+            for (const struct pager_block *b = f->buckets[i]; b; b = b->hnext) {
+                pager_check_block(b);
+                nblocks++;
+                bmaps += block_nmapped(b);
+                ndirty += b->state == BS_DIRTY || b->state == BS_SPILLING ||
+                          b->state == BS_SPILLED || b->state == BS_UNSPILLING;
+                used[pi] += b->state == BS_LOADING || b->state == BS_CLEAN ||
+                            b->state == BS_DIRTY || b->state == BS_SPILLING ||
+                            b->state == BS_UNSPILLING;
+                spilled[pi] +=
+                    b->state == BS_SPILLING || b->state == BS_SPILLED || b->state == BS_UNSPILLING;
+            }
+        assert(nblocks == f->nblocks);
+        assert(ndirty == f->ndirty);
+        dirty_bytes += ndirty * f->bs;
+        for (const struct pager_mapping *m = f->maps; m; m = m->fnext)
+            assert(m->file == f);
+    }
+    assert(bmaps == pg->nbmaps);
+    assert(dirty_bytes == pg->dirty_bytes);
+    uint64_t ram = 0;
+    for (int i = 0; i < PAGER_NPOOLS; i++) {
+        const struct pager_pool *p = pg->pools[i];
+        if (!p)
+            continue;
+        assert(used[i] + p->free_pop.n == p->npop);
+        assert(p->npop + p->free_unpop.n == p->hw);
+        assert(spilled[i] == p->nspilled);
+        ram += (uint64_t)p->npop * p->bs;
+    }
+    assert(ram == pg->ram_used);
+#else
+    (void)pg;
+#endif
+}
+
+void pager_check(struct pager *pg)
+{
+#ifndef NDEBUG
+    if (pager_lock(pg))
+        return;
+    pager_check_locked(pg);
+    pthread_mutex_unlock(&pg->lock);
+#else
+    (void)pg;
+#endif
+}

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pager/ internals shared by its files: the objects (pager, pool, file, block,
+ * mapping), the two fault backends' operation table, and the helpers each file
+ * exports to the others. The rules (states, locks, contexts) are at the top of
+ * pager.c; this header only names things. Not included outside pager/ (the tests use
+ * pager.h only).
+ */
+#ifndef BA_PAGER_INTERNAL_H
+#define BA_PAGER_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ba_common.h"
+#include "pager.h"
+
+/* ---- constants ------------------------------------------------------------------------ */
+
+#define PAGER_MIN_SHIFT    12 /* smallest block: 4 KiB (the page size, checked at create) */
+#define PAGER_MAX_SHIFT    30 /* largest block: 1 GiB */
+#define PAGER_NPOOLS       (PAGER_MAX_SHIFT - PAGER_MIN_SHIFT + 1)
+#define PAGER_RA_STREAMS   4   /* sequential streams tracked per file */
+#define PAGER_RA_QUEUE     256 /* readahead jobs queued per pager (ring; overflow drops) */
+#define PAGER_UFFD_THREADS 2   /* userfaultfd service threads */
+
+/* Execution contexts of pager_fault_resolve() (see "Contexts" in pager.c). */
+enum pager_ctx {
+    PAGER_CTX_API = 0, /* pager_prefault(): errors are returned, nothing is poisoned */
+    PAGER_CTX_DIRECT,  /* pager_fault_direct(): like a fault, without a signal */
+    PAGER_CTX_SIGNAL,  /* the SIGSEGV handler, in the faulting thread */
+    PAGER_CTX_UFFD     /* a userfaultfd service thread */
+};
+
+/* Internal block states. The public enum pager_block_state shows SPILLING as DIRTY
+ * and UNSPILLING as SPILLED. */
+enum blk_state {
+    BS_ABSENT = 0, /* no frame, not dirty (kept as a struct only while poisoned) */
+    BS_LOADING,    /* frame held, ops.load in flight without the lock */
+    BS_CLEAN,      /* frame holds what ops.load gave */
+    BS_DIRTY,      /* frame holds written data */
+    BS_SPILLING,   /* dirty, frame being written to the spill file without the lock */
+    BS_SPILLED,    /* dirty, only in the spill file */
+    BS_UNSPILLING  /* dirty, being read back from the spill file without the lock */
+};
+
+/* Block flags. */
+#define BF_REFERENCED 0x01u /* touched since the CLOCK hand last passed */
+#define BF_STALE      0x02u /* the I/O in flight is obsolete: redo (load) or drop */
+#define BF_READAHEAD  0x04u /* loaded ahead and not touched yet (counts a hit on touch) */
+#define BF_WPROT      0x08u /* dirty but write-protected by a writeout: map read-only */
+#define BF_POISON     0x10u /* the last load failed: accesses get SIGBUS, no reload */
+#define BF_AWAY       0x20u /* the frame's page table entries are in a mapping, not home */
+#define BF_RA_LOAD    0x40u /* LOADING on behalf of readahead (drop, do not redo, if stale) */
+#define BF_WRITEOUT   0x80u /* listed by an open writeout: the struct must not be freed */
+
+struct pager;
+struct pager_file;
+struct pager_mapping;
+
+/* Where one block is mapped: one per (block, mapping) pair. */
+struct pager_bmap {
+    struct pager_bmap *next;
+    struct pager_mapping *m;
+    uint8_t writable; /* writes do not fault here */
+    uint8_t primary;  /* this mapping holds the frame's own page table entries */
+};
+
+struct pager_block {
+    struct pager_file *file;
+    uint64_t blkno;
+    struct pager_block *hnext;         /* file index chain */
+    struct pager_block *cprev, *cnext; /* CLOCK ring; NULL when not in it */
+    struct pager_bmap *maps;           /* mappings showing it now */
+    uint64_t spill_slot;               /* SPILLED / UNSPILLING (and SPILLING once written) */
+    uint32_t frame;                    /* LOADING, CLEAN, DIRTY, SPILLING, UNSPILLING */
+    uint32_t wgen;                     /* write faults seen (writeout's re-dirty test) */
+    int32_t err;                       /* the load error while BF_POISON */
+    uint16_t pin;                      /* writeout window pins: no spill while > 0 */
+    uint8_t state;                     /* enum blk_state */
+    uint8_t flags;                     /* BF_* */
+};
+
+/* A growable array of u64 that fault context may grow (mmap/mremap, no malloc). */
+struct pager_vec {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+/* Fixed-size objects for fault context (mmap'ed chunks, free list; no malloc). */
+struct pager_slab {
+    size_t objsize;
+    void *free;
+    void *chunks; /* list through each chunk's first word */
+    uint64_t nused;
+};
+
+/* One RAM pool per block size: a memfd of frames mapped twice. */
+struct pager_pool {
+    uint32_t bs;
+    int memfd;
+    char *home;                  /* read-only mapping of all frames: where frames rest */
+    char *alias;                 /* read-write mapping: where loads and spill I/O write/read */
+    uint32_t cap;                /* frames of address space reserved in home and alias */
+    uint32_t hw;                 /* frames [0, hw) were populated at least once */
+    uint32_t npop;               /* frames populated now (free or in use) */
+    struct pager_vec free_pop;   /* populated free frames */
+    struct pager_vec free_unpop; /* released frames below hw */
+    int spill_fd;                /* -1 until the first spill */
+    uint64_t spill_hw;           /* slots [0, spill_hw) used at least once */
+    struct pager_vec spill_free; /* freed slots */
+    uint64_t nspilled;           /* slots in use */
+};
+
+/* Counters, per file and per pager (fields as in ba_pager_stat). */
+struct pager_counters {
+    uint64_t faults_read, faults_write, faults_remap;
+    uint64_t loads, load_bytes, load_errors;
+    uint64_t readahead_loads, readahead_hits;
+    uint64_t evictions, spills, unspills, invalidations;
+    uint64_t fault_ns_total;
+    uint64_t fault_hist[16];
+};
+
+struct ra_stream {
+    uint64_t last;    /* last block faulted in this stream */
+    int64_t stride;   /* blocks between faults (0: not yet known) */
+    uint32_t matches; /* consecutive faults at the stride */
+    uint32_t window;  /* blocks to keep loaded ahead */
+    uint64_t issued;  /* blocks issued ahead along the stride, past `last` */
+    uint64_t used;    /* LRU stamp */
+};
+
+struct pager_file {
+    struct pager *pg;
+    struct pager_file *next, *prev; /* pager's list */
+    struct pager_pool *pool;
+    uint32_t bs;
+    struct pager_ops ops;
+    void *ctx;
+    struct pager_block **buckets; /* index: blkno -> block (mmap'ed, power of two) */
+    uint64_t nbuckets, nblocks;
+    struct pager_mapping *maps; /* list through pager_mapping.fnext */
+    uint64_t ndirty;            /* DIRTY, SPILLING, SPILLED, UNSPILLING */
+    int err;                    /* last fault error (0 none) */
+    uint64_t err_blkno;
+    struct pager_writeout *wo; /* open writeout, if any */
+    struct pager_counters cnt;
+    struct ra_stream ra[PAGER_RA_STREAMS];
+    uint64_t ra_clock;
+    uint32_t ra_inflight; /* readahead jobs of this file queued or running */
+    int closing;
+};
+
+struct pager_mapping {
+    struct pager_file *file;
+    struct pager_mapping *fnext;
+    char *addr;
+    size_t len;
+    uint64_t first, n;
+    unsigned flags;  /* PAGER_MAP_* */
+    uint32_t active; /* faults using it now (atomic; see registry) */
+    int dead;        /* unmapping: faults must not map into it */
+};
+
+struct pager_backend_ops {
+    const char *name;
+    /* Make [addr, addr+len) of m a hole (MAP_FIXED over whatever is there). */
+    int (*hole_reserve)(struct pager *pg, struct pager_mapping *m, char *addr, size_t len);
+    /* A frame just arrived read-only at addr (moved from home or aliased): give it the
+     * protection of a block mapped writable (dirty) or not (clean). */
+    int (*map_done)(struct pager *pg, struct pager_mapping *m, char *addr, size_t len,
+                    int writable);
+    /* A block mapped not-writable at addr becomes writable. */
+    int (*make_writable)(struct pager *pg, struct pager_mapping *m, char *addr, size_t len);
+    /* A block mapped writable at addr becomes not-writable (writeout). */
+    int (*make_readonly)(struct pager *pg, struct pager_mapping *m, char *addr, size_t len);
+    /* Before moving the frame at addr home (home is read-only): drop write access. */
+    int (*before_home)(struct pager *pg, struct pager_mapping *m, char *addr, size_t len,
+                       int writable);
+    /* After a frame was mapped into a hole: wake threads waiting on it (uffd). */
+    void (*wake)(struct pager *pg, char *addr, size_t len);
+    /* Clear poison left in the hole [addr, addr+len) (uffd; NULL: nothing to do). */
+    int (*unpoison)(struct pager *pg, struct pager_mapping *m, char *addr, size_t len);
+};
+
+struct pager_uffd; /* pager_uffd.c */
+struct pager_ra;   /* pager_readahead.c */
+
+struct pager {
+    pthread_mutex_t lock;
+    pthread_cond_t cv; /* a busy block changed state, a frame was freed, a mapping drained */
+    int backend;       /* PAGER_BACKEND_UFFD or _SIGSEGV */
+    const struct pager_backend_ops *be;
+    uint64_t ram_limit;
+    uint64_t ram_used;    /* bytes of populated frames (free or in use) */
+    uint64_t dirty_bytes; /* dirty blocks, in RAM or spilled */
+    uint64_t overcommits; /* frames taken past the budget (nothing evictable) */
+    struct pager_pool *pools[PAGER_NPOOLS];
+    struct pager_block *hand; /* CLOCK hand: next block it looks at */
+    uint64_t nring;           /* blocks in the ring */
+    uint64_t nbmaps, max_bmaps;
+    struct pager_slab blk_slab, bmap_slab;
+    struct pager_file *files;
+    struct pager_counters cnt;
+    struct pager_uffd *uffd;
+    struct pager_ra *ra;
+    int readahead;
+    unsigned ra_workers;
+    char *spill_dir;
+    pid_t own_tids[PAGER_UFFD_THREADS + 16]; /* the pager's own threads (uffd, readahead) */
+    unsigned nown;
+    int forked; /* set in a fork child: every call refuses */
+    pid_t pid;
+    struct pager *gnext; /* registry's list of pagers (atfork) */
+};
+
+/* Lock pg for an API call. In a fork child returns BA_EFAILED without locking: a thread
+ * of the parent may have held the lock at the fork, and the child must not use the
+ * pager anyway. */
+static inline int pager_lock(struct pager *pg)
+{
+    if (__atomic_load_n(&pg->forked, __ATOMIC_ACQUIRE))
+        return BA_EFAILED;
+    pthread_mutex_lock(&pg->lock);
+    return 0;
+}
+
+#define PAGER_COUNT(f, field, v)                                                                   \
+    do {                                                                                           \
+        (f)->cnt.field += (v);                                                                     \
+        (f)->pg->cnt.field += (v);                                                                 \
+    } while (0)
+
+/* ---- pager.c ------------------------------------------------------------------------- */
+
+/* Resolve a fault at block idx of m (the core of both backends and of prefault).
+ * write: 1 write, 0 read, -1 unknown (inferred: a fault on a block already mapped
+ * read-only here is a write). t0: when the fault started (ns). Returns 0, a negative
+ * error (the block could not be loaded), or PAGER_FAULT_CHAIN (not a fault the pager
+ * may resolve: a write through a read-only mapping). */
+#define PAGER_FAULT_CHAIN 1
+int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum pager_ctx ctx,
+                        uint64_t t0);
+void pager_block_free_if_unused(struct pager_block *b);
+/* Drop a block that is not busy, whatever its state: unmap, free frame and spill slot,
+ * fix the dirty counts. It becomes ABSENT (the caller frees the struct if unused). */
+void pager_block_drop(struct pager *pg, struct pager_block *b);
+/* Clear a block's poison (and the holes the uffd backend poisoned). */
+void pager_block_unpoison(struct pager_block *b);
+/* Wait until no block of f in [first, first+n) is SPILLING or UNSPILLING (or LOADING
+ * when loads_too); lock held, dropped while waiting. */
+void pager_file_wait_idle(struct pager_file *f, uint64_t first, uint64_t n, int loads_too);
+/* The invariants (debug builds), lock held; pager_check() takes the lock. */
+void pager_check_locked(struct pager *pg);
+void pager_check_block(const struct pager_block *b);
+void pager_record_fault_time(struct pager_file *f, uint64_t t0);
+/* A pager thread (uffd service, readahead worker) records its thread id at start; a
+ * userfaultfd fault raised by one of them is a load touching a pager mapping: fatal. */
+void pager_thread_register(struct pager *pg);
+int pager_thread_is_own(struct pager *pg, pid_t tid);
+char *pager_block_addr(const struct pager_mapping *m, uint64_t blkno);
+
+/* ---- pager_mem.c: fault-context allocation and the per-file index ---------------------- */
+
+void slab_init(struct pager_slab *s, size_t objsize);
+void *slab_alloc(struct pager_slab *s);
+void slab_free(struct pager_slab *s, void *p);
+void slab_destroy(struct pager_slab *s);
+int vec_push(struct pager_vec *v, uint64_t x);
+int vec_pop(struct pager_vec *v, uint64_t *x);
+void vec_destroy(struct pager_vec *v);
+struct pager_block *index_get(const struct pager_file *f, uint64_t blkno);
+int index_add(struct pager_file *f, struct pager_block *b);
+void index_del(struct pager_file *f, struct pager_block *b);
+/* The blocks of f with blkno in [first, first+n), in an array the caller frees (API
+ * context). Returns the count or a negative code. */
+long index_collect(const struct pager_file *f, uint64_t first, uint64_t n,
+                   struct pager_block ***out);
+void index_destroy(struct pager_file *f);
+
+/* ---- pager_frames.c: pools, frames and their moves --------------------------------------- */
+
+int pool_get(struct pager *pg, uint32_t bs, struct pager_pool **out);
+void pool_destroy(struct pager_pool *pool);
+char *frame_alias(const struct pager_pool *p, uint32_t frame);
+/* Take a populated free frame (0) or -ENOSPC when the pool has none. */
+int frame_pop_free(struct pager_pool *p, uint32_t *frame);
+/* Populate a new frame (ram_used grows). -ENOSPC when the pool's address space is full,
+ * -ENOMEM when the kernel refuses memory. */
+int frame_populate(struct pager *pg, struct pager_pool *p, uint32_t *frame);
+/* A frame no block uses any more: kept populated for reuse, or released when RAM is over
+ * the budget. */
+void frame_free(struct pager *pg, struct pager_pool *p, uint32_t frame);
+/* Release populated free frames of pools other than `keep` until `bytes` are released;
+ * returns the bytes released. */
+uint64_t frames_release_free(struct pager *pg, const struct pager_pool *keep, uint64_t bytes);
+/* Map a block's frame into m (move it from home, or alias it when it is away). */
+int block_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m, int writable);
+/* Unmap a block from one mapping (its bmap); the frame goes home if it was there; the
+ * range becomes a hole unless hole == 0 (the mapping is about to be unmapped). */
+int block_unmap_one(struct pager *pg, struct pager_block *b, struct pager_bmap *bm, int hole);
+/* Unmap a block from every mapping. */
+int block_unmap_all(struct pager *pg, struct pager_block *b);
+struct pager_bmap *block_bmap(const struct pager_block *b, const struct pager_mapping *m);
+unsigned block_nmapped(const struct pager_block *b);
+/* Reserve fresh address space for a mapping (aligned), as a hole. */
+int mapping_reserve(struct pager *pg, struct pager_mapping *m);
+
+/* ---- pager_reclaim.c: the CLOCK ring and the frame policy -------------------------------- */
+
+#define FG_SPILL      0x1u /* may spill a dirty block (drops the lock for the write) */
+#define FG_OVERCOMMIT 0x2u /* may exceed the budget when nothing can be evicted */
+#define FG_WAIT       0x4u /* may wait for a frame (drops the lock) */
+int frame_get(struct pager *pg, struct pager_pool *pool, unsigned how, uint32_t *frame);
+void ring_insert(struct pager *pg, struct pager_block *b);
+void ring_remove(struct pager *pg, struct pager_block *b);
+/* Drop a clean block's frame (unmapping it first); the block becomes ABSENT. */
+void block_evict(struct pager *pg, struct pager_block *b);
+/* Unmap blocks with the hand until the kernel mapping count is back under the cap
+ * (never `keep`, the block a fault just mapped). */
+void reclaim_vma_pressure(struct pager *pg, const struct pager_block *keep);
+uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b);
+
+/* ---- pager_spill.c ---------------------------------------------------------------------- */
+
+/* Write a DIRTY block to the spill file and free its frame (drops the lock for the I/O).
+ * Returns 0 (SPILLED, or dropped if discarded meanwhile) or a negative code (still DIRTY). */
+int spill_block(struct pager *pg, struct pager_block *b);
+/* Read a SPILLED block back into a frame (drops the lock). 0: DIRTY in RAM. */
+int unspill_block(struct pager *pg, struct pager_block *b, unsigned how);
+void spill_slot_free(struct pager *pg, struct pager_pool *p, uint64_t slot);
+void spill_close(struct pager_pool *p);
+
+/* ---- pager_registry.c: address -> mapping, handler installation, fork ---------------- */
+
+int registry_add(struct pager_mapping *m);
+void registry_del(struct pager_mapping *m);
+/* Fault context: the mapping containing addr with its active count raised, or NULL. */
+struct pager_mapping *registry_get(const void *addr);
+/* Drop the active count taken by registry_get (takes the pager lock). */
+void registry_put(struct pager_mapping *m);
+int registry_pager_add(struct pager *pg);
+void registry_pager_del(struct pager *pg);
+
+/* ---- pager_sigsegv.c ----------------------------------------------------------------------- */
+
+extern const struct pager_backend_ops pager_sigsegv_ops;
+/* Install the process's SIGSEGV handler once (chaining to the previous one). */
+int sigsegv_install(void);
+/* Queue SIGBUS (BUS_ADRERR, si_addr = addr) to thread tid of this process. */
+void sigsegv_send_sigbus(pid_t tid, void *addr);
+/* Nonzero while the calling thread resolves a fault (the recursion guard). */
+int sigsegv_in_fault(void);
+
+/* ---- pager_uffd.c -------------------------------------------------------------------------- */
+
+extern const struct pager_backend_ops pager_uffd_ops;
+/* Open userfaultfd with the needed features and start the service threads. Returns 0,
+ * or a negative code when userfaultfd cannot be used (the caller falls back). */
+int uffd_start(struct pager *pg);
+void uffd_stop(struct pager *pg);
+/* Reason the last uffd_start() failed (static string). */
+const char *uffd_unavailable_reason(void);
+
+/* ---- pager_readahead.c --------------------------------------------------------------------- */
+
+int ra_start(struct pager *pg);
+void ra_stop(struct pager *pg);
+/* A fault through m touched blkno of f (lock held): detect streams, queue loads ahead.
+ * hit: the block had been loaded ahead. */
+void ra_on_fault(struct pager_file *f, uint64_t blkno, const struct pager_mapping *m, int hit);
+/* Forget f's queued jobs and wait for its running ones (lock held; may wait). */
+void ra_file_drain(struct pager_file *f);
+
+#endif /* BA_PAGER_INTERNAL_H */

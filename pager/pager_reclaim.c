@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reclaim: the CLOCK (second-chance) ring of resident blocks and the policy that
+ * hands out frames under the RAM budget.
+ *
+ * The ring holds every CLEAN and DIRTY block, whatever its file; a new block is
+ * inserted just behind the hand, so the hand reaches it last. When the hand passes a
+ * block:
+ *   - referenced: the bit is cleared and the block is unmapped everywhere but keeps its
+ *     frame. The next touch is a cheap remap fault that sets the bit again, so the bit
+ *     reflects real accesses, not only loads (mapped blocks are otherwise invisible).
+ *   - not referenced, CLEAN: evicted (unmapped, frame freed, ABSENT).
+ *   - not referenced, DIRTY: remembered as the spill victim, used only when a full
+ *     sweep found nothing clean.
+ * Pinned blocks (a writeout's window) are skipped.
+ *
+ * frame_get() tries, in order: a free frame of the pool; a new frame within the
+ * budget; releasing free frames of other pools (other block sizes) to make room;
+ * evicting a clean block; spilling a dirty one (FG_SPILL); exceeding the budget when
+ * nothing can go (FG_OVERCOMMIT: a fault must progress even when every frame is loading
+ * or pinned); waiting for a frame (FG_WAIT). Readahead passes none of the flags: it only
+ * uses free or clean memory.
+ *
+ * The ring also bounds the kernel's mapping count: each mapped block costs one or two
+ * VMAs, so when more than max_bmaps blocks are mapped, the hand unmaps (without
+ * evicting) until a margin below it is restored.
+ */
+#include <assert.h>
+#include <errno.h>
+
+#include "pager_internal.h"
+
+void ring_insert(struct pager *pg, struct pager_block *b)
+{
+    assert(!b->cnext);
+    if (!pg->hand) {
+        b->cnext = b->cprev = b;
+        pg->hand = b;
+    } else {
+        struct pager_block *h = pg->hand;
+        b->cnext = h;
+        b->cprev = h->cprev;
+        h->cprev->cnext = b;
+        h->cprev = b;
+    }
+    pg->nring++;
+}
+
+void ring_remove(struct pager *pg, struct pager_block *b)
+{
+    assert(b->cnext);
+    if (b->cnext == b) {
+        pg->hand = NULL;
+    } else {
+        b->cprev->cnext = b->cnext;
+        b->cnext->cprev = b->cprev;
+        if (pg->hand == b)
+            pg->hand = b->cnext;
+    }
+    b->cnext = b->cprev = NULL;
+    pg->nring--;
+}
+
+void block_evict(struct pager *pg, struct pager_block *b)
+{
+    assert(b->state == BS_CLEAN && !b->pin);
+    if (b->maps)
+        block_unmap_all(pg, b);
+    ring_remove(pg, b);
+    frame_free(pg, b->file->pool, b->frame);
+    b->state = BS_ABSENT;
+    b->flags &= (uint8_t)(BF_POISON | BF_WRITEOUT);
+}
+
+/* Move the hand until one clean block is evicted (returns 1) or two full turns found
+ * none (returns 0, *dirty = the first unreferenced unpinned dirty block, if any). */
+static int clock_evict_one(struct pager *pg, struct pager_block **dirty)
+{
+    uint64_t steps = 2 * pg->nring + 1;
+    *dirty = NULL;
+    while (pg->hand && steps--) {
+        struct pager_block *b = pg->hand;
+        pg->hand = b->cnext;
+        if (b->pin)
+            continue;
+        if (b->flags & BF_REFERENCED) {
+            b->flags &= (uint8_t)~BF_REFERENCED;
+            if (b->maps)
+                block_unmap_all(pg, b);
+            continue;
+        }
+        if (b->maps)
+            block_unmap_all(pg, b);
+        if (b->state == BS_CLEAN) {
+            struct pager_file *f = b->file;
+            block_evict(pg, b);
+            PAGER_COUNT(f, evictions, 1);
+            pager_block_free_if_unused(b);
+            return 1;
+        }
+        if (!*dirty)
+            *dirty = b;
+    }
+    return 0;
+}
+
+int frame_get(struct pager *pg, struct pager_pool *pool, unsigned how, uint32_t *frame)
+{
+    int spill_failed = 0;
+    for (;;) {
+        if (!frame_pop_free(pool, frame))
+            return 0;
+        if (pg->ram_used + pool->bs <= pg->ram_limit && !frame_populate(pg, pool, frame))
+            return 0;
+        if (frames_release_free(pg, pool, pool->bs) && pg->ram_used + pool->bs <= pg->ram_limit)
+            continue;
+        struct pager_block *dirty;
+        if (clock_evict_one(pg, &dirty))
+            continue;
+        if ((how & FG_SPILL) && dirty && !spill_failed) {
+            if (spill_block(pg, dirty)) /* drops the lock for the write */
+                spill_failed = 1;
+            continue;
+        }
+        if ((how & FG_OVERCOMMIT) && !frame_populate(pg, pool, frame)) {
+            pg->overcommits++;
+            return 0;
+        }
+        if (!(how & FG_WAIT))
+            return -ENOMEM;
+        pthread_cond_wait(&pg->cv, &pg->lock);
+        spill_failed = 0;
+    }
+}
+
+void reclaim_vma_pressure(struct pager *pg, const struct pager_block *keep)
+{
+    uint64_t target = pg->max_bmaps - pg->max_bmaps / 8;
+    uint64_t steps = 2 * pg->nring + 1;
+    while (pg->nbmaps > target && pg->hand && steps--) {
+        struct pager_block *b = pg->hand;
+        pg->hand = b->cnext;
+        if (b == keep || b->pin)
+            continue;
+        b->flags &= (uint8_t)~BF_REFERENCED;
+        if (b->maps)
+            block_unmap_all(pg, b);
+    }
+}
+
+uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b)
+{
+    if (!b->cnext)
+        return UINT64_MAX;
+    /* The hand takes unreferenced blocks in ring order on its first turn, then the
+     * referenced ones (whose bits it cleared) on the second. */
+    uint64_t before_unref = 0, before_ref = 0, unref = 0;
+    int seen = 0;
+    const struct pager_block *x = pg->hand;
+    do {
+        uint64_t r = (x->flags & BF_REFERENCED) != 0;
+        if (x == b)
+            seen = 1;
+        else if (!seen) {
+            before_unref += 1 - r;
+            before_ref += r;
+        }
+        unref += 1 - r;
+        x = x->cnext;
+    } while (x != pg->hand);
+    return (b->flags & BF_REFERENCED) ? unref + before_ref : before_unref;
+}
+
+uint64_t pager_reclaim(struct pager *pg, uint64_t keep)
+{
+    uint64_t n = 0;
+    if (pager_lock(pg))
+        return 0;
+    for (;;) {
+        if (pg->ram_used > keep)
+            frames_release_free(pg, NULL, pg->ram_used - keep);
+        if (pg->ram_used <= keep)
+            break;
+        struct pager_block *dirty;
+        if (!clock_evict_one(pg, &dirty))
+            break;
+        n++;
+    }
+    pager_check_locked(pg);
+    pthread_mutex_unlock(&pg->lock);
+    return n;
+}
