@@ -9,6 +9,7 @@
 #ifndef BA_CLI_H
 #define BA_CLI_H
 
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -180,5 +181,11 @@ void cli_stop_signals_install(void);
 /* Report SIGBUS (a block that could not be loaded inside a fault) as one line and
  * exit 1 instead of dumping core. */
 void cli_sigbus_install(const char *cmdname);
+/* A command that reads through a view it did not preload may catch that SIGBUS
+ * instead: sigsetjmp(cli_sigbus_jmp, 1), set cli_sigbus_armed, read, clear it. The
+ * handler then jumps back, and ba_array_fault_error() says which block failed. Code
+ * between the two must not allocate (the jump would leak it). */
+extern sigjmp_buf cli_sigbus_jmp;
+extern volatile sig_atomic_t cli_sigbus_armed;
 
 #endif /* BA_CLI_H */

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "json.h"
 #include "print.h"
+#include "sel.h"
 
 enum { OPT_FULL = 1 };
 
@@ -12,6 +13,20 @@ static const struct cli_opt opts[] = {
     {"full", 0, 0, OPT_FULL},
     {NULL, 0, 0, 0},
 };
+
+/* Read every element once (its first and last byte). */
+struct touch {
+    uint32_t itemsize;
+    unsigned char sum;
+};
+
+static int touch_run(void *ctx, unsigned char *p, int64_t stride, int64_t n)
+{
+    struct touch *t = ctx;
+    for (int64_t k = 0; k < n; k++, p += stride)
+        t->sum ^= p[0] ^ p[t->itemsize - 1];
+    return 0;
+}
 
 /* Views up to this size are preloaded, so a damaged block is reported as an error;
  * a summary of a larger one touches only the blocks it prints. */
@@ -63,7 +78,23 @@ int cmd_get(struct cli *c, int argc, char **argv)
         rc = cli_fail_ba(c, err, "array '%s'", name);
         goto out;
     }
+    /* A bigger view is not preloaded (a summary touches few blocks): a block that
+     * cannot be loaded raises SIGBUS while the values are first read, and the
+     * handler jumps back here. */
+    if (sigsetjmp(cli_sigbus_jmp, 1)) {
+        int64_t blk;
+        err = ba_array_fault_error(a, &blk);
+        if (err)
+            rc = cli_fail_ba(c, err, "array '%s'", name);
+        else
+            rc = cli_fail(c, "array '%s': a block could not be loaded", name);
+        goto out;
+    }
+    cli_sigbus_armed = 1;
     if (c->json) {
+        struct touch t = {v.dtype.itemsize, 0};
+        sel_walk(&v, 'C', touch_run, &t);
+        cli_sigbus_armed = 0;
         struct json j;
         char dt[BA_DTYPE_STRLEN];
         json_init(&j, stdout);
@@ -81,7 +112,9 @@ int cmd_get(struct cli *c, int argc, char **argv)
         json_end(&j);
     } else {
         char msg[256];
-        if (print_view(stdout, &v, full, msg, sizeof msg) != 0)
+        int pr = print_view(stdout, &v, full, msg, sizeof msg);
+        cli_sigbus_armed = 0;
+        if (pr != 0)
             rc = cli_fail(c, "slice '%s' of '%s': %s", slice, name, msg);
     }
 out:

@@ -239,6 +239,7 @@ static void ffmt_word(const struct ffmt *f, double v, struct sb *out)
 
 struct fmt {
     const ba_dtype *dt;
+    unsigned char touch; /* records: bytes read by the first pass */
     int cls;
     int scalar;    /* 0-d: no padding */
     int int_width; /* ints and bools */
@@ -276,6 +277,9 @@ static void scan_elem(void *ctx, const unsigned char *p)
         ffmt_scan(&f->im, v.im);
         break;
     default:
+        /* Records are read only when rendered: touch them now, so that a block that
+         * cannot be loaded faults here, before anything is allocated (see get). */
+        f->touch ^= p[0] ^ p[f->dt->itemsize - 1];
         break;
     }
 }

@@ -16,7 +16,9 @@
 #include "json.h"
 
 /* Print the view numpy-style, followed by a newline. full: never summarise.
- * Returns 0, or -1 when the selection is too large to print (message in err). */
+ * Every element shown is read once before anything is allocated or written, so a
+ * SIGBUS from a block that cannot be loaded arrives in that first pass. Returns 0,
+ * or -1 when the selection is too large to print (message in err). */
 int print_view(FILE *f, const ba_view *v, int full, char *err, size_t errlen);
 
 /* The view's values as nested JSON lists (a bare value for 0-d). */

@@ -361,10 +361,16 @@ void cli_stop_signals_install(void)
 
 static char sigbus_msg[256];
 static size_t sigbus_len;
+sigjmp_buf cli_sigbus_jmp;
+volatile sig_atomic_t cli_sigbus_armed;
 
 static void on_sigbus(int sig)
 {
     (void)sig;
+    if (cli_sigbus_armed) {
+        cli_sigbus_armed = 0;
+        siglongjmp(cli_sigbus_jmp, 1);
+    }
     ssize_t r = write(STDERR_FILENO, sigbus_msg, sigbus_len);
     (void)r;
     _exit(CLI_EXIT_FAIL);

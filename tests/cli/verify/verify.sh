@@ -23,3 +23,16 @@ try bigarray stats db a
 # the other array and the other blocks still read
 bigarray export db b b.npy && echo "b: $(py same other.npy b.npy)"
 try bigarray get db a '0:4'
+# A view too big to preload (more than 64 MiB): get prints a summary touching few
+# blocks; a damaged one among them is reported as an error (from SIGBUS), not a crash.
+/usr/bin/python3 -c "
+import numpy as np
+np.save('big.npy', np.random.default_rng(2).integers(0, 256, 66 << 20).astype('u1'))"
+bigarray import db big big.npy --block-size 64K
+try bigarray get db big
+py damage db/data.mdb "$(/usr/bin/python3 -c "
+import numpy as np
+print(bytes(np.load('big.npy')[100:140]).hex())")"
+try bigarray get db big
+try bigarray --pager sigsegv get db big
+try bigarray get db big '1000000:1000004'
