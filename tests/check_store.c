@@ -1020,7 +1020,9 @@ START_TEST(test_store_stat_counts)
     ck_assert_uint_eq(ss.narrays, 2);
     ck_assert_uint_eq(ss.change_records, 5);
     ck_assert_uint_eq(ss.readers, 1);
-    ck_assert_uint_eq(ss.map_size, 1ull << 40);
+    /* 1 TiB by default; less where the address space is restricted (e.g. TSan) */
+    ck_assert_uint_le(ss.map_size, 1ull << 40);
+    ck_assert_uint_ge(ss.map_size, 1ull << 30);
     ck_assert_uint_gt(ss.file_size, bs);
     ck_assert_uint_gt(ss.pages_used, bs / ss.page_size);
     ck_assert_uint_gt(ss.pages_free, 0); /* rewritten block freed its old run */
@@ -1059,6 +1061,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_store_map_grows_with_writemap);
     suite_add_tcase(s, tc);
     tc = tcase_create("snapshots");
+    tcase_set_timeout(tc, 300); /* 8 reader threads: slow under TSan on a loaded machine */
     tcase_add_test(tc, test_store_data_survives_close_and_reopen);
     tcase_add_test(tc, test_store_snapshot_keeps_its_view);
     tcase_add_test(tc, test_store_threads_read_one_snapshot);
