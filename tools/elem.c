@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Element values and conversions (see elem.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -396,7 +397,7 @@ int elem_parse(const ba_dtype *dt, const char *text, void *out, char *err, size_
         char *e;
         errno = 0;
         const char *t = text;
-        while (*t == ' ')
+        while (isspace((unsigned char)*t)) /* all that strtoull() skips, not only ' ' */
             t++;
         if (*t == '-') {
             snprintf(err, errlen, "%s is out of range for uint%d", text, (int)dt->itemsize * 8);
