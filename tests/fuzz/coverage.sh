@@ -18,6 +18,7 @@ catalog) files="$top/store/store_catalog.c" ;;
 changes) files="$top/store/store_changes.c" ;;
 slice) files="$top/lib/ba_slice.c $top/lib/ba_dtype.c $top/lib/ba_spec.c $top/common/ba_inject.c" ;;
 npy) files="$top/tools/npy.c" ;;
+elem) files="$top/tools/elem.c" ;;
 *)
     echo "coverage.sh: unknown harness '$h'" >&2
     exit 2

@@ -8,6 +8,8 @@
  * variants numpy also produces, and the text seeds slice, dtype, codec and size
  * strings. A few near-valid inputs (truncated, a flipped byte) are added for each.
  *
+ * The elem seeds are values for `bigarray set` of every dtype.
+ *
  *   fuzz_gen_seeds DIR      (DIR = tests/fuzz/corpus; existing files are replaced)
  *
  * Output is deterministic, so regenerating after a format change shows up as a
@@ -436,6 +438,49 @@ static void slice_seeds(void)
     }
 }
 
+/* ---- values for `bigarray set` (fuzz_elem: a dtype index byte, then text) ------------ */
+
+static void elem_seeds(void)
+{
+    /* Indices into fuzz_elem.c's dtype table. */
+    static const struct {
+        unsigned char dtype;
+        const char *text;
+    } seeds[] = {
+        {0, "true"},
+        {0, "0"},
+        {1, "-128"},
+        {3, "0x7fff"},
+        {6, "-9223372036854775808"},
+        {8, "255"},
+        {12, " 4294967295"},
+        {14, "18446744073709551615"},
+        {13, "0"},
+        {15, "65504"},
+        {16, "-inf"},
+        {17, "3.4028234663852886e+38"},
+        {18, "nan"},
+        {19, "1e-320"},
+        {20, "0x1.8p3"},
+        {21, "(1.5-2j)"},
+        {22, "3j"},
+        {24, " (inf+nanj)"},
+        {25, "0x7f"},
+        {26, "0xABcdef"},
+        {27, "0"},
+        {27, "0x000102030405060708090a0b0c0d0e0f"},
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        char nm[32];
+        unsigned char buf[64];
+        size_t n = strlen(seeds[i].text);
+        buf[0] = seeds[i].dtype;
+        memcpy(buf + 1, seeds[i].text, n);
+        snprintf(nm, sizeof nm, "value%02zu", i);
+        put("elem", nm, buf, n + 1);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -449,6 +494,7 @@ int main(int argc, char **argv)
     changes_seeds();
     npy_seeds();
     slice_seeds();
+    elem_seeds();
     printf("gen_seeds: %u files, %zu bytes in %s\n", nfiles, nbytes, outdir);
     return 0;
 }

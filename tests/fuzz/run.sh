@@ -17,7 +17,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-all="block catalog changes slice npy"
+all="block catalog changes slice npy elem"
 
 secs=${1:-60}
 case $secs in
