@@ -315,3 +315,17 @@ def test_read_into_a_corrupt_block_reports_the_fault(dbpath, tmp_path):
         code, blkno, msg = A.fault_error()
         assert code == bigarray.ECORRUPT and blkno == 5 and msg
         assert A.fault_error() is None  # cleared
+
+
+def test_faulthandler_enabled_before_open_keeps_views_working(dbpath):
+    """python -X faulthandler installs its SIGSEGV handler before bigarray's, which
+    chains to it: views work (enabling it after open is the documented mistake)."""
+    with bigarray.open(dbpath) as db:
+        db.create("x", data=np.arange(1e6), block_size="64K")
+        db.commit()
+    code = (f"import bigarray, numpy as np, faulthandler\n"
+            f"assert faulthandler.is_enabled()\n"
+            f"db = bigarray.open({dbpath!r}, pager='sigsegv')\n"
+            f"print('sum', np.sum(db['x'][:]))\n")
+    r = run_python(code, env={"PYTHONFAULTHANDLER": "1"})
+    assert r.returncode == 0 and "sum 499999500000.0" in r.stdout, r.stdout + r.stderr
