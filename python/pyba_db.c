@@ -22,6 +22,25 @@ static int db_check(pyba_db *d)
     return 0;
 }
 
+/* A missing database is a missing file to Python users: FileNotFoundError naming the
+ * path, with the library code in .code like every other error. */
+static void raise_no_database(const char *cpath, int rc)
+{
+    PyObject *name = PyUnicode_DecodeFSDefault(cpath);
+    if (!name)
+        return;
+    PyObject *exc = PyObject_CallFunction(
+        PyExc_OSError, "isO", ENOENT, "no bigarray database (pass create=True to make one)", name);
+    Py_DECREF(name);
+    if (!exc)
+        return;
+    PyObject *code = PyLong_FromLong(rc);
+    if (code && PyObject_SetAttrString(exc, "code", code) == 0)
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_XDECREF(code);
+    Py_DECREF(exc);
+}
+
 /* Db(path, flags, pager, ram_limit, spill_dir, map_size, max_readers) */
 static PyObject *db_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
@@ -60,19 +79,7 @@ static PyObject *db_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     Py_XDECREF(spill);
     if (rc < 0) {
         if (rc == BA_ENOTFOUND) {
-            /* A missing database is a missing file to Python users. */
-            PyObject *exc = PyObject_CallFunction(PyExc_OSError, "isO", ENOENT,
-                                                  "no bigarray database (pass create=True to "
-                                                  "make one)",
-                                                  path);
-            if (exc) {
-                PyObject *code = PyLong_FromLong(rc);
-                if (code)
-                    PyObject_SetAttrString(exc, "code", code);
-                Py_XDECREF(code);
-                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-                Py_DECREF(exc);
-            }
+            raise_no_database(cpath, rc);
             Py_DECREF(path);
             return NULL;
         }
