@@ -40,8 +40,9 @@
  *   5. store_txn_commit().
  *   6. New snapshot; swap it in (with the arrays' new load state); invalidate what
  *      other commits changed since the old snapshot; pager_writeout_end(committed);
- *      invalidate again what commits newer than ours changed (those blocks were still
- *      dirty, hence kept, at the first pass); drop cached blocks past the ends.
+ *      read the arrays' new records; invalidate again what commits newer than ours
+ *      changed (those blocks were still dirty, hence kept, at the first pass); drop
+ *      cached blocks past the ends.
  *
  *   Any failure in 1-5 aborts the store transaction and ends the writeouts
  *   uncommitted: every change stays in the session for a retry or an abort.
@@ -764,9 +765,10 @@ static int commit_finish(struct commit *c)
     pthread_mutex_lock(&s->mu);
     s->nops = 0;
     pthread_mutex_unlock(&s->mu);
-    rc = session_refresh_meta(s);
     session_invalidate(s, old_seq, nw, c->seq);
     commit_end_writeouts(c, 1);
+    /* After the writeouts end: an array a newer commit dropped is discarded whole. */
+    rc = session_refresh_meta(s);
     if (nw->seq > c->seq)
         session_invalidate(s, c->seq, nw, 0);
     for (size_t i = 0; i < c->n; i++) {

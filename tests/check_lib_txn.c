@@ -265,7 +265,9 @@ START_TEST(test_invalidation_across_processes)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        /* The child opens the database anew; it never touches the parent's handles. */
+        /* The child opens the database anew; it never touches the parent's handles.
+         * A hang becomes a quick failure instead of the test's timeout. */
+        alarm(60);
         ba_db *db;
         ba_session *w;
         ba_array *wa;
@@ -677,6 +679,68 @@ START_TEST(test_threads_sessions_commit_concurrently)
 }
 END_TEST
 
+struct same_session_reader {
+    ba_view *v;
+    volatile int *stop;
+    int64_t nblocks;
+    long bad;
+};
+
+/* Touch one byte per block: every value must be one some commit wrote (1..20). */
+static void *same_session_reader(void *p)
+{
+    struct same_session_reader *r = p;
+    while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE))
+        for (int64_t b = 0; b < r->nblocks; b++) {
+            uint8_t x = ((const volatile uint8_t *)r->v->data)[b * BS + (b * 7) % BS];
+            if (x < 1 || x > 20)
+                r->bad++;
+        }
+    return NULL;
+}
+
+START_TEST(test_readers_in_the_session_during_its_boundaries)
+{
+    struct tl_db t;
+    /* 128 blocks through a 128 KiB budget: the readers keep loading while the snapshot
+     * under them moves. */
+    setup_db(&t, "txn-readers", _i, 128, 128 << 10);
+    ba_session *r, *w;
+    TL_OK(ba_session_begin(t.db, &r));
+    TL_OK(ba_session_begin(t.db, &w));
+    ba_array *ra = open_array(r, "a"), *wa = open_array(w, "a");
+    ba_view rv = tl_view(ra, "");
+    volatile int stop = 0;
+    enum { NR = 2 };
+    pthread_t th[NR];
+    struct same_session_reader arg[NR];
+    for (int i = 0; i < NR; i++) {
+        arg[i] = (struct same_session_reader){&rv, &stop, 128, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, same_session_reader, &arg[i]), 0);
+    }
+    for (int round = 2; round <= 20; round++) {
+        write_blocks(wa, 0, 128, (uint8_t)round);
+        TL_OK(ba_session_commit(w));
+        if (round % 2)
+            TL_OK(ba_session_commit(r)); /* no changes: moves the snapshot */
+        else
+            TL_OK(ba_session_abort(r));
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < NR; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(arg[i].bad, 0);
+    }
+    expect_blocks(ra, 0, 128, 20);
+    ba_view_release(&rv);
+    ba_array_close(ra);
+    ba_array_close(wa);
+    ba_session_end(r);
+    ba_session_end(w);
+    tl_db_close(&t);
+}
+END_TEST
+
 /* ---- database handles, statistics, verify, compact ----------------------------------------- */
 
 static void count_problem(const ba_problem *p, void *ctx)
@@ -761,6 +825,7 @@ static Suite *lib_txn_suite(void)
     tcase_add_loop_test(tc, test_abort_discards_everything, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_readonly_database, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_threads_sessions_commit_concurrently, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_readers_in_the_session_during_its_boundaries, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_db_handles_stat_verify_compact, 0, TL_NBACKENDS);
     suite_add_tcase(s, tc);
     tc = tcase_create("failures");
