@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -620,6 +621,93 @@ START_TEST(test_store_map_grown_by_other_process_is_adopted)
 }
 END_TEST
 
+/* Child: commit generation after generation of all blocks, reporting each commit's
+ * generation on fd; never returns (killed by the parent). */
+static void child_generations(const char *dir, int fd)
+{
+    struct store_opts o;
+    store_opts_init(&o);
+    o.flags = STORE_NOSYNC; /* a killed process loses nothing the kernel has */
+    struct store *st;
+    if (store_open(dir, &o, &st))
+        _exit(10);
+    struct store_snap *sn;
+    struct store_array a;
+    if (store_snap_begin(st, &sn) || store_array_by_name(sn, "gen", &a))
+        _exit(11);
+    store_snap_unref(sn);
+    unsigned char buf[BS];
+    for (uint64_t g = 1;; g++) {
+        struct store_txn *tx;
+        if (store_snap_begin(st, &sn))
+            _exit(12);
+        uint64_t base = store_snap_seq(sn);
+        store_snap_unref(sn);
+        if (store_txn_begin(st, base, 0, &tx))
+            _exit(13);
+        for (uint64_t b = 0; b < 64; b++) {
+            pattern(buf, g * 1000 + b);
+            if (store_txn_block_write(tx, &a, b, buf))
+                _exit(14);
+        }
+        if (store_txn_commit(tx, NULL))
+            _exit(15);
+        if (write(fd, &g, sizeof g) != (ssize_t)sizeof g)
+            _exit(16);
+    }
+}
+
+START_TEST(test_store_killed_writer_leaves_one_whole_commit)
+{
+    char *dir = tu_mkdtemp("st-kill");
+    struct store *st = open_st(dir, 0);
+    struct store_array a = mkarr(st, "gen", 64);
+    store_close(st);
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        child_generations(dir, pfd[1]);
+    }
+    close(pfd[1]);
+    uint64_t g = 0;
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(read(pfd[0], &g, sizeof g), (ssize_t)sizeof g);
+    kill(pid, SIGKILL); /* most likely in the middle of the next commit */
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status));
+    close(pfd[0]);
+    st = open_st(dir, 0); /* clears the dead reader slot, if any */
+    uint64_t np = 1;
+    ck_assert_int_eq(store_verify(st, NULL, NULL, &np), 0);
+    ck_assert_uint_eq(np, 0);
+    /* All 64 blocks come from one generation, at least the third. */
+    unsigned char buf[BS];
+    struct store_snap *sn;
+    ck_assert_int_eq(store_snap_begin(st, &sn), 0);
+    ck_assert_int_eq(store_block_read(sn, &a, 0, buf, 0), 0);
+    uint64_t g0 = ((uint64_t *)(void *)buf)[0] / 1000;
+    ck_assert_uint_ge(g0, g);
+    for (uint64_t b = 0; b < 64; b++) {
+        unsigned char want[BS];
+        pattern(want, g0 * 1000 + b);
+        ck_assert_int_eq(store_block_read(sn, &a, b, buf, 0), 0);
+        ck_assert_msg(!memcmp(buf, want, BS), "block %llu is not from generation %llu",
+                      (unsigned long long)b, (unsigned long long)g0);
+    }
+    ck_assert_uint_eq(store_snap_seq(sn), 1 + g0); /* create + g0 commits */
+    store_snap_unref(sn);
+    /* and it keeps working */
+    uint64_t b5 = 5;
+    ck_assert_int_eq(write_at(st, last_seq(st), &a, &b5, 1, 424242), 0);
+    store_close(st);
+    tu_rmtree(dir);
+}
+END_TEST
+
 static Suite *store_txn_suite(void)
 {
     Suite *s = suite_create("store_txn");
@@ -642,6 +730,7 @@ static Suite *store_txn_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_store_processes_commit_counters_without_lost_update);
     tcase_add_test(tc, test_store_map_grown_by_other_process_is_adopted);
+    tcase_add_test(tc, test_store_killed_writer_leaves_one_whole_commit);
     suite_add_tcase(s, tc);
     return s;
 }
