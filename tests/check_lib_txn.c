@@ -577,6 +577,29 @@ START_TEST(test_commit_map_full_forever_is_efull_then_retry)
 }
 END_TEST
 
+START_TEST(test_destructors_under_enomem)
+{
+    /* Releasing views, closing arrays, ending sessions and closing the database must
+     * work (and free everything: ASan checks) while every allocation fails. */
+    struct tl_db t;
+    setup_db(&t, "txn-enomem", _i, 8, 0);
+    ba_session *s;
+    TL_OK(ba_session_begin(t.db, &s));
+    ba_array *a = open_array(s, "a");
+    expect_blocks(a, 0, 8, 1);
+    write_blocks(a, 2, 2, 9);
+    ba_view v = tl_view(a, "");
+    ba_inject_arm(BA_INJ_ALLOC, -ENOMEM, 0, 0);
+    ba_view_release(&v);
+    ba_array_close(a);
+    ba_session_end(s);
+    ba_db_close(t.db);
+    t.db = NULL;
+    ba_inject_clear();
+    tl_db_close(&t);
+}
+END_TEST
+
 /* ---- threads -------------------------------------------------------------------------------- */
 
 struct writer_arg {
@@ -833,6 +856,7 @@ static Suite *lib_txn_suite(void)
     tcase_add_loop_test(tc, test_load_errors_preload_code_and_sigbus, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_commit_injected_failures_keep_data, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_commit_map_full_forever_is_efull_then_retry, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_destructors_under_enomem, 0, TL_NBACKENDS);
     suite_add_tcase(s, tc);
     return s;
 }
