@@ -22,6 +22,7 @@
 #include "npy.h"
 #include "progress.h"
 #include "sel.h"
+#include "stream.h"
 #include "uring_io.h"
 
 enum { OPT_SLICE = 1, OPT_FORMAT, OPT_ORDER };
@@ -158,6 +159,7 @@ int cmd_export(struct cli *c, int argc, char **argv)
     int writer_open = 0;
     char *tmp = NULL;
     ba_view v = {0};
+    struct stream stm = {0};
     if ((rc = cli_db_open(c, path, CLI_OPEN_RDONLY, &db)) != 0)
         return rc;
     if ((rc = cli_session_begin(c, db, path, &s)) != 0 ||
@@ -216,16 +218,14 @@ int cmd_export(struct cli *c, int argc, char **argv)
     }
     struct progress pg;
     progress_begin(&pg, "export", sl.nbytes, c->quiet);
-    int64_t nchunks = sel_nchunks(&sl);
-    for (int64_t k = 0; k < nchunks; k++) {
-        if (cli_stop_signal)
+    stream_start(&stm, &sl, a, BA_VIEW_READONLY, 0);
+    for (;;) {
+        int r = stream_next(&stm, &v);
+        if (r == 1 || r == -EINTR)
             break;
-        err = sel_view(&sl, a, k, BA_VIEW_READONLY, &v);
-        if (err == 0)
-            err = ba_view_preload(&v, 0);
-        if (err) {
+        if (r) {
             progress_end(&pg);
-            rc = cli_fail_ba(c, err, "array '%s'", name);
+            rc = cli_fail(c, "%s", stm.msg);
             goto out;
         }
         if (sel_walk(&v, walk_order, write_run, &o) != 0) {
@@ -258,6 +258,7 @@ io_error:
     rc = cli_fail(c, "%s", o.w.err[0] ? o.w.err : strerror(-err));
 out:
     ba_view_release(&v);
+    stream_stop(&stm);
     if (writer_open)
         uio_close(&o.w);
     if (tmp) {

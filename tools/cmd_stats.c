@@ -17,6 +17,7 @@
  * mean infinite (or NaN for both signs) and the standard deviation NaN, as in numpy.
  * Integer min and max are kept exactly as integers.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "json.h"
 #include "progress.h"
 #include "sel.h"
+#include "stream.h"
 
 #define BATCH 4096
 
@@ -218,6 +220,7 @@ int cmd_stats(struct cli *c, int argc, char **argv)
     ba_array *a = NULL;
     ba_array_info info;
     struct acc *acc = NULL;
+    struct stream stm = {0};
     if ((rc = cli_db_open(c, path, CLI_OPEN_RDONLY, &db)) != 0)
         return rc;
     if ((rc = cli_session_begin(c, db, path, &s)) != 0 ||
@@ -247,20 +250,15 @@ int cmd_stats(struct cli *c, int argc, char **argv)
     cli_stop_signals_install();
     struct progress pg;
     progress_begin(&pg, "stats", sl.nbytes, c->quiet);
-    int64_t nchunks = sel_nchunks(&sl);
-    for (int64_t k = 0; k < nchunks; k++) {
-        if (cli_stop_signal) {
-            progress_end(&pg);
-            rc = cli_fail(c, "interrupted");
-            goto out;
-        }
+    stream_start(&stm, &sl, a, BA_VIEW_READONLY, 0);
+    for (;;) {
         ba_view v;
-        err = sel_view(&sl, a, k, BA_VIEW_READONLY, &v);
-        if (err == 0 && (err = ba_view_preload(&v, 0)) != 0)
-            ba_view_release(&v);
-        if (err) {
+        int r = stream_next(&stm, &v);
+        if (r == 1)
+            break;
+        if (r) {
             progress_end(&pg);
-            rc = cli_fail_ba(c, err, "array '%s'", name);
+            rc = r == -EINTR ? cli_fail(c, "interrupted") : cli_fail(c, "%s", stm.msg);
             goto out;
         }
         sel_walk(&v, info.order, stats_run, acc);
@@ -316,6 +314,7 @@ int cmd_stats(struct cli *c, int argc, char **argv)
                                   : "-");
     }
 out:
+    stream_stop(&stm);
     free(acc);
     ba_array_close(a);
     ba_session_end(s);
