@@ -516,6 +516,32 @@ static int shape_equal(const struct store_array *x, uint32_t ndim, const int64_t
     return x->ndim == ndim && !memcmp(x->shape, shape, ndim * sizeof *shape);
 }
 
+/* A copy must copy what the session saw: the store copies the source's newest
+ * records, so a source changed by a commit newer than the session's snapshot is a
+ * conflict. While the transaction is open no other commit can happen, so a snapshot
+ * taken now shows the newest state. */
+static int commit_copy_check(struct commit *c, struct ba_array *a)
+{
+    struct store_snap *sn;
+    int rc = store_snap_begin(c->s->db->store, &sn);
+    if (rc)
+        return ba_error_pass(rc, "commit: cannot read the newest state: %s", ba_strerror(rc));
+    struct store_array src;
+    rc = store_array_by_id(sn, a->copy_src, &src);
+    store_snap_unref(sn);
+    uint64_t changed = src.meta_seq > src.data_seq ? src.meta_seq : src.data_seq;
+    if (rc == BA_ENOTFOUND || (!rc && changed > c->s->seq))
+        return ba_error_set(BA_ECONFLICT,
+                            "commit: array '%s', the source of the copy '%s', was %s by a "
+                            "commit newer than this session's snapshot %llu",
+                            a->base.name, a->sa.name, rc ? "dropped" : "changed",
+                            (unsigned long long)c->s->seq);
+    if (rc)
+        return ba_error_pass(rc, "commit: cannot read array '%s': %s", a->base.name,
+                             ba_strerror(rc));
+    return 0;
+}
+
 /* Step 2: the metadata log, then shapes of the other arrays. */
 static int commit_metadata(struct commit *c)
 {
@@ -534,6 +560,8 @@ static int commit_metadata(struct commit *c)
                                      ba_strerror(rc));
             break;
         case META_COPY:
+            if ((rc = commit_copy_check(c, a)))
+                return rc;
             rc = store_txn_array_copy(c->tx, a->copy_src, a->sa.name, &it->target);
             if (rc)
                 return ba_error_pass(rc, "commit: cannot copy array '%s' to '%s': %s", a->base.name,

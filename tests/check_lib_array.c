@@ -239,6 +239,22 @@ START_TEST(test_array_drop_and_copy)
     TL_FAILS(ba_array_info_get(tmp, &info), BA_ESTALE);
     ba_array_close(tmp);
 
+    /* A copy of a source another session changed meanwhile conflicts: the copy would
+     * not hold what this session saw. */
+    TL_OK(ba_array_copy(s, "dst", "dst3"));
+    TL_OK(ba_session_begin(t.db, &o));
+    ba_array *od;
+    TL_OK(ba_array_open(o, "dst", &od));
+    ba_view ov = tl_view(od, "0:1");
+    ((uint8_t *)ov.data)[0] = 77;
+    ba_view_release(&ov);
+    TL_OK(ba_session_commit(o));
+    ba_array_close(od);
+    ba_session_end(o);
+    TL_FAILS(ba_session_commit(s), BA_ECONFLICT);
+    ck_assert_ptr_nonnull(strstr(ba_errmsg(), "dst3"));
+    TL_OK(ba_session_abort(s));
+
     TL_OK(ba_session_begin(t.db, &o));
     struct names nm = list_names(o);
     ck_assert_int_eq(nm.n, 2);
