@@ -577,6 +577,55 @@ START_TEST(test_commit_map_full_forever_is_efull_then_retry)
 }
 END_TEST
 
+START_TEST(test_bigarray_inject_environment)
+{
+    /* BIGARRAY_INJECT is read once, at the first ba_db_open() of the process: each test
+     * runs in a fresh forked process, so this one is the first. */
+    const char *fork_mode = getenv("CK_FORK");
+    if (fork_mode && !strcmp(fork_mode, "no"))
+        return; /* not a fresh process: the variable was read already */
+    struct tl_db t;
+    t.dir = tu_mkdtemp("txn-env");
+    t.path = tu_path(t.dir, "db");
+    t.backend = tl_backend(_i);
+    setenv("BIGARRAY_INJECT", "store_commit:EIO:1:1,nonsense", 1);
+    ba_db_options o;
+    ba_db_options_init(&o);
+    o.flags = BA_DB_CREATE;
+    ba_db *db;
+    TL_FAILS(ba_db_open(t.path, &o, &db), BA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ba_errmsg(), "BIGARRAY_INJECT"));
+    unsetenv("BIGARRAY_INJECT");
+    TL_FAILS(ba_db_open(t.path, &o, &db), BA_EINVAL); /* read once: the answer stays */
+    free(t.path);
+    tu_rmtree(t.dir);
+}
+END_TEST
+
+START_TEST(test_bigarray_inject_environment_arms_points)
+{
+    const char *fork_mode = getenv("CK_FORK");
+    if (fork_mode && !strcmp(fork_mode, "no"))
+        return;
+    /* The second commit of the process fails once with EIO, then works. */
+    setenv("BIGARRAY_INJECT", "store_commit:EIO:1:1", 1);
+    struct tl_db t;
+    setup_db(&t, "txn-env2", _i, 2, 0);
+    unsetenv("BIGARRAY_INJECT");
+    ba_session *s;
+    TL_OK(ba_session_begin(t.db, &s));
+    ba_array *a = open_array(s, "a");
+    write_blocks(a, 0, 1, 3);
+    TL_FAILS(ba_session_commit(s), -EIO);
+    expect_blocks(a, 0, 1, 3);
+    TL_OK(ba_session_commit(s));
+    ba_array_close(a);
+    ba_session_end(s);
+    ba_inject_clear();
+    tl_db_close(&t);
+}
+END_TEST
+
 START_TEST(test_destructors_under_enomem)
 {
     /* Releasing views, closing arrays, ending sessions and closing the database must
@@ -857,6 +906,8 @@ static Suite *lib_txn_suite(void)
     tcase_add_loop_test(tc, test_commit_injected_failures_keep_data, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_commit_map_full_forever_is_efull_then_retry, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_destructors_under_enomem, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_bigarray_inject_environment, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_bigarray_inject_environment_arms_points, 0, TL_NBACKENDS);
     suite_add_tcase(s, tc);
     return s;
 }
