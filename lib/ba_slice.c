@@ -3,9 +3,10 @@
  * Slices: the parser of slice text ("10:100, ::-3, 5", "..., None") shared by the
  * CLI, the tests and ba_array_view_text(), and ba_slice_apply(), numpy's basic
  * slicing on a strided layout (shape + byte strides + offset), following CPython's
- * PySlice_AdjustIndices() for start:stop:step and numpy's rules for integer
- * indices (bounds-checked, drop the axis), the ellipsis (at most one, stands for
- * the axes not named) and newaxis (a new axis of length 1 and stride 0).
+ * PySlice_AdjustIndices() for start:stop:step (an empty range keeps the source's
+ * stride, as numpy gives it step 1) and numpy's rules for integer indices
+ * (bounds-checked, drop the axis), the ellipsis (at most one, stands for the axes
+ * not named) and newaxis (a new axis of length 1 and stride 0).
  *
  * Grammar (spaces and tabs allowed around every token):
  *
@@ -291,13 +292,14 @@ BA_API int ba_slice_apply(int ndim, const int64_t *shape, const int64_t *strides
             return rc;
         if (nout == BA_MAX_DIMS)
             goto too_many_dims;
-        int64_t st;
-        if (__builtin_mul_overflow(stride, step, &st))
-            st = 0; /* only possible when count <= 1, where the stride is never used */
+        /* numpy: an empty range gets step 1 (its stride is the source's). */
+        int64_t st = stride;
         if (count > 0)
             off += first * stride;
         else
             empty = 1;
+        if (count > 0 && __builtin_mul_overflow(stride, step, &st))
+            st = 0; /* only possible when count == 1, where the stride is never used */
         tmp_shape[nout] = count;
         tmp_strides[nout++] = st;
         axis++;

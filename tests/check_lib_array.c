@@ -387,7 +387,9 @@ static void check_view(ba_array *a, int nd, const int64_t *shape, const int64_t 
         } else {
             cnt[k] = ref_indices(shape[k], &sl[k], sel[k]);
             rshape[rnd] = cnt[k];
-            rstrides[rnd++] = strides[k] * (sl[k].step == BA_SLICE_NONE ? 1 : sl[k].step);
+            /* numpy gives an empty range step 1 */
+            rstrides[rnd++] =
+                strides[k] * (sl[k].step == BA_SLICE_NONE || !cnt[k] ? 1 : sl[k].step);
         }
     }
     int rc = ba_array_view(a, sl, nd, 0, &v);

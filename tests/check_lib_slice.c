@@ -280,7 +280,8 @@ static void check_combo(int ndim, const int64_t *shape, const int64_t *strides, 
             cnt[k] = 1;
         } else {
             cnt[k] = ref_indices(shape[k], &sl[k], idx[k]);
-            int64_t step = sl[k].step == BA_SLICE_NONE ? 1 : sl[k].step;
+            /* numpy gives an empty range step 1 */
+            int64_t step = sl[k].step == BA_SLICE_NONE || !cnt[k] ? 1 : sl[k].step;
             rshape[rnd] = cnt[k];
             rstrides[rnd++] = strides[k] * step;
             empty |= cnt[k] == 0;
@@ -376,6 +377,7 @@ START_TEST(test_slice_apply_out_of_range_and_empty)
         ck_assert_int_eq(ba_slice_apply(1, shape, strides, &r, 1, &off, &nd, oshape, ostrides), 0);
         ck_assert_int_eq(nd, 1);
         ck_assert_int_eq(oshape[0], 0);
+        ck_assert_int_eq(ostrides[0], 1); /* numpy: an empty range has step 1 */
         ck_assert_int_eq(off, 0);
     }
     /* An index into a zero-length axis is out of range even though the result is empty. */
