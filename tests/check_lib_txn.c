@@ -626,6 +626,50 @@ START_TEST(test_bigarray_inject_environment_arms_points)
 }
 END_TEST
 
+START_TEST(test_commit_larger_than_ram_and_spill_read_errors)
+{
+    /* 2 MiB of dirty blocks through a 256 KiB budget: most spill to the spill file and
+     * come back at commit. A failed read-back fails the commit cleanly, and a retry
+     * writes everything. */
+    struct tl_db t;
+    setup_db(&t, "txn-spill", _i, 512, 256 << 10);
+    ba_session *s;
+    TL_OK(ba_session_begin(t.db, &s));
+    ba_array *a = open_array(s, "a");
+    for (int64_t b = 0; b < 512; b += 64)
+        write_blocks(a, b, 64, (uint8_t)(2 + b / 64));
+    ba_pager_stat st;
+    st.size = sizeof st;
+    TL_OK(ba_db_pager_stat(t.db, &st));
+    ck_assert_uint_gt(st.spills, 0);
+    ba_inject_arm(BA_INJ_SPILL_READ, -EIO, 3, 1);
+    int rc = ba_session_commit(s);
+    unsigned hits = ba_inject_hits(BA_INJ_SPILL_READ);
+    ba_inject_clear();
+    ck_assert_uint_gt(hits, 3);
+    TL_FAILS(rc, -EIO);
+    ck_assert(ba_session_dirty(s));
+    ba_session *o;
+    TL_OK(ba_session_begin(t.db, &o));
+    ba_array *oa = open_array(o, "a");
+    expect_blocks(oa, 0, 512, 1);
+    ba_array_close(oa);
+    ba_session_end(o);
+    for (int64_t b = 0; b < 512; b += 64)
+        expect_blocks(a, b, 64, (uint8_t)(2 + b / 64));
+    TL_OK(ba_session_commit(s));
+    TL_OK(ba_session_begin(t.db, &o));
+    oa = open_array(o, "a");
+    for (int64_t b = 0; b < 512; b += 64)
+        expect_blocks(oa, b, 64, (uint8_t)(2 + b / 64));
+    ba_array_close(oa);
+    ba_session_end(o);
+    ba_array_close(a);
+    ba_session_end(s);
+    tl_db_close(&t);
+}
+END_TEST
+
 START_TEST(test_destructors_under_enomem)
 {
     /* Releasing views, closing arrays, ending sessions and closing the database must
@@ -905,6 +949,7 @@ static Suite *lib_txn_suite(void)
     tcase_add_loop_test(tc, test_load_errors_preload_code_and_sigbus, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_commit_injected_failures_keep_data, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_commit_map_full_forever_is_efull_then_retry, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_commit_larger_than_ram_and_spill_read_errors, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_destructors_under_enomem, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_bigarray_inject_environment, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_bigarray_inject_environment_arms_points, 0, TL_NBACKENDS);
