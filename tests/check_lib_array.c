@@ -728,6 +728,68 @@ START_TEST(test_views_survive_resize)
 }
 END_TEST
 
+START_TEST(test_codecs_round_trip)
+{
+    static const char *codecs[] = {"none", "zstd", "zstd:3+shuffle", "zstd:19"};
+    struct tl_db t;
+    tl_db_open(&t, "arr-codec", _i, 0);
+    ba_session *s;
+    TL_OK(ba_session_begin(t.db, &s));
+    int64_t shape[2] = {300, 77}; /* 184800 bytes: 45 blocks and a partial one */
+    for (size_t i = 0; i < sizeof codecs / sizeof codecs[0]; i++) {
+        ba_array_spec sp;
+        ba_array_spec_init(&sp);
+        TL_OK(ba_codec_parse(codecs[i], &sp));
+        TL_OK(ba_dtype_parse("<f8", &sp.dtype));
+        sp.block_size = 4096;
+        sp.ndim = 2;
+        memcpy(sp.shape, shape, sizeof shape);
+        char name[16];
+        snprintf(name, sizeof name, "c%zu", i);
+        ba_array *a;
+        TL_OK(ba_array_create(s, name, &sp, &a));
+        ba_view v = tl_view(a, "");
+        for (int64_t k = 0; k < 300 * 77; k++)
+            ((double *)v.data)[k] = (double)(k % 1000) * 0.25;
+        ba_view_release(&v);
+        ba_array_close(a);
+    }
+    TL_OK(ba_session_commit(s));
+    ba_session_end(s);
+    TL_OK(ba_session_begin(t.db, &s));
+    uint64_t raw_stored = 0;
+    for (size_t i = 0; i < sizeof codecs / sizeof codecs[0]; i++) {
+        char name[16], text[32], want[32];
+        snprintf(name, sizeof name, "c%zu", i);
+        ba_array *a;
+        TL_OK(ba_array_open(s, name, &a));
+        ba_array_info info = tl_info(a);
+        ba_array_spec sp;
+        ba_array_spec_init(&sp);
+        TL_OK(ba_codec_parse(codecs[i], &sp));
+        ck_assert_int_eq(info.codec, sp.codec);
+        ck_assert_int_eq(info.level, sp.level);
+        ck_assert_uint_eq(info.filters, sp.filters);
+        ck_assert_str_eq(ba_codec_format(info.codec, info.level, info.filters, text),
+                         ba_codec_format(sp.codec, sp.level, sp.filters, want));
+        ck_assert_uint_eq(info.stored_blocks, 46);
+        if (i == 0)
+            raw_stored = info.stored_bytes;
+        else
+            ck_assert_uint_lt(info.stored_bytes, raw_stored / 2);
+        ba_view v = tl_view(a, "::-1, 76");
+        for (int64_t r = 0; r < 300; r++) {
+            int64_t k = (299 - r) * 77 + 76;
+            ck_assert(*(double *)tl_elem(&v, (uint64_t)r) == (double)(k % 1000) * 0.25);
+        }
+        ba_view_release(&v);
+        ba_array_close(a);
+    }
+    ba_session_end(s);
+    tl_db_close(&t);
+}
+END_TEST
+
 /* ---- DLPack and references ---------------------------------------------------------------- */
 
 START_TEST(test_dlpack_round_trip)
@@ -853,6 +915,7 @@ static Suite *lib_array_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_slicing_views_match_reference, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_views_alias_and_straddle_pages, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_codecs_round_trip, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_dlpack_round_trip, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_views_outlive_close_and_end, 0, TL_NBACKENDS);
     suite_add_tcase(s, tc);
