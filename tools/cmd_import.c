@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "npy.h"
@@ -86,6 +87,11 @@ static int next_piece(struct import *im, const void **p, size_t *n)
         int rc = uio_reader_next(&im->in, p, n);
         if (rc != -EINTR)
             return rc;
+        /* A signal interrupted the wait. ThreadSanitizer runs handlers only when the
+         * thread next enters a libc function it intercepts, and io_uring_enter() is a
+         * raw system call: give it one, so cli_stop_signal is set before we look. */
+        struct timespec zero = {0, 0};
+        nanosleep(&zero, NULL);
     }
 }
 

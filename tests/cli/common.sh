@@ -33,3 +33,10 @@ need_numpy() {
 py() {
     /usr/bin/python3 "$CLI_TESTS/npyutil.py" "$@"
 }
+
+# Skip under ThreadSanitizer (the binary links libtsan), with the reason.
+skip_under_tsan() {
+    if ldd "$BIGARRAY" 2>/dev/null | grep -q libtsan; then
+        skip "under ThreadSanitizer: $*"
+    fi
+}
