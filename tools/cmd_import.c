@@ -56,6 +56,7 @@ struct import {
     int have_dtype, have_shape, have_order, have_spec;
     ba_array_spec spec; /* --dtype/--shape/--order and, for a new array, block size and codec */
     struct uio in;
+    struct progress pg;
     unsigned char *hdr; /* .npy header bytes gathered from the first pieces */
     struct source src;
 };
@@ -314,8 +315,8 @@ static int copy_data(struct import *im, ba_db *db, ba_array *a, const ba_array_i
         return cli_fail(im->c, "array '%s': the new part has %" PRIu64 " bytes, expected %" PRIu64,
                         im->name, cp.sel.nbytes, im->src.data_len);
 
-    struct progress pg;
-    progress_begin(&pg, im->append ? "append" : "import", im->src.data_len, im->c->quiet);
+    struct progress *pg = &im->pg;
+    progress_begin(pg, im->append ? "append" : "import", im->src.data_len, im->c->quiet);
     int rc = 0;
     if (im->src.npending) {
         size_t n = im->src.npending;
@@ -349,7 +350,7 @@ static int copy_data(struct import *im, ba_db *db, ba_array *a, const ba_array_i
         }
         if ((rc = copy_bytes(&cp, p, n)) != 0)
             goto out;
-        progress_update(&pg, cp.done);
+        progress_update(pg, cp.done);
     }
     if (cp.done < im->src.data_len)
         rc = cli_fail(im->c,
@@ -357,7 +358,8 @@ static int copy_data(struct import *im, ba_db *db, ba_array *a, const ba_array_i
                       " data bytes arrived",
                       im->src.file, im->src.data_off + cp.done, cp.done, im->src.data_len);
 out:
-    progress_end(&pg);
+    if (rc)
+        progress_end(pg);
     ba_view_release(&cp.v);
     return rc;
 }
@@ -428,8 +430,13 @@ static int run(struct import *im)
         rc = read_error(im, -EINTR);
         goto out;
     }
+    char what[64], sz[32];
+    snprintf(what, sizeof what, "committing %s", cli_format_bytes(im->src.data_len, sz, sizeof sz));
+    progress_note(&im->pg, what);
     rc = cli_commit(c, s, "the import");
+    progress_end(&im->pg);
 out:
+    progress_end(&im->pg);
     /* Ending the session without a commit drops everything this import did. */
     ba_array_close(a);
     ba_session_end(s);

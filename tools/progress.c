@@ -7,6 +7,9 @@
 #include "cli.h"
 #include "progress.h"
 
+/* The bar on the terminal, if any: one terminal, one bar. */
+static struct progress *shown;
+
 static double now(void)
 {
     struct timespec ts;
@@ -63,6 +66,17 @@ void progress_update(struct progress *p, uint64_t done)
             (int)(frac * 100.0), d, tot, r, eta);
     fflush(stderr);
     p->drawn = 1;
+    shown = p;
+}
+
+void progress_note(struct progress *p, const char *what)
+{
+    if (!p->enabled || now() - p->start < 0.5)
+        return;
+    fprintf(stderr, "\r%s: %s...\033[K", p->label, what);
+    fflush(stderr);
+    p->drawn = 1;
+    shown = p;
 }
 
 void progress_end(struct progress *p)
@@ -72,4 +86,12 @@ void progress_end(struct progress *p)
         fflush(stderr);
     }
     p->drawn = 0;
+    if (shown == p)
+        shown = NULL;
+}
+
+void progress_hide(void)
+{
+    if (shown)
+        progress_end(shown);
 }

@@ -22,5 +22,11 @@ void progress_begin(struct progress *p, const char *label, uint64_t total, int q
 void progress_update(struct progress *p, uint64_t done);
 /* Erase the bar (if drawn). */
 void progress_end(struct progress *p);
+/* Erase whatever bar or note is on the terminal (error reports call this first, so
+ * a message never lands at the end of a bar). */
+void progress_hide(void);
+/* On a terminal, after an operation that drew a bar: one line saying what happens
+ * now ("committing 1.00 GiB"), erased by the next progress_end(). */
+void progress_note(struct progress *p, const char *what);
 
 #endif /* BA_PROGRESS_H */

@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "progress.h"
 
 /* ---- errors ----------------------------------------------------------------- */
 
 static void vreport(const struct cli *c, const char *fmt, va_list ap)
 {
+    progress_hide();
     fflush(stdout);
     if (c && c->cmd)
         fprintf(stderr, "bigarray: %s: ", c->cmd->name);
