@@ -193,7 +193,9 @@ void db_unref(struct ba_db *db)
     if (!db)
         return;
     /* The registry lock makes "last reference gone" and "found in the registry"
-     * exclusive, so ba_db_open() never revives a handle being destroyed. */
+     * exclusive, so ba_db_open() never revives a handle being destroyed; holding it
+     * until the environment is closed makes a concurrent open of the same path wait
+     * instead of finding the store still open (BA_EBUSY). */
     pthread_mutex_lock(&db_registry_mu);
     if (__atomic_sub_fetch(&db->nref, 1, __ATOMIC_ACQ_REL)) {
         pthread_mutex_unlock(&db_registry_mu);
@@ -204,9 +206,9 @@ void db_unref(struct ba_db *db)
             *pp = db->next;
             break;
         }
-    pthread_mutex_unlock(&db_registry_mu);
     pager_destroy(db->pager);
     store_close(db->store);
+    pthread_mutex_unlock(&db_registry_mu);
     free(db->path);
     free(db);
 }

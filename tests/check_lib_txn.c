@@ -859,6 +859,56 @@ END_TEST
 
 /* ---- database handles, statistics, verify, compact ----------------------------------------- */
 
+struct opener_arg {
+    const char *path;
+    int backend;
+    int failures;
+};
+
+static void *opener_thread(void *p)
+{
+    struct opener_arg *o = p;
+    for (int i = 0; i < 50; i++) {
+        ba_db_options opts;
+        ba_db_options_init(&opts);
+        opts.pager = o->backend;
+        ba_db *db;
+        ba_session *s;
+        if (ba_db_open(o->path, &opts, &db)) {
+            o->failures++;
+            continue;
+        }
+        if (ba_session_begin(db, &s) == 0)
+            ba_session_end(s);
+        else
+            o->failures++;
+        ba_db_close(db);
+    }
+    return NULL;
+}
+
+START_TEST(test_db_open_close_from_threads)
+{
+    /* Opens and closes of one path race: the handle is shared or made anew, never
+     * refused because a closing one is still half open. */
+    struct tl_db t;
+    setup_db(&t, "txn-open", _i, 1, 0);
+    ba_db_close(t.db);
+    t.db = NULL;
+    pthread_t th[3];
+    struct opener_arg arg[3];
+    for (int i = 0; i < 3; i++) {
+        arg[i] = (struct opener_arg){t.path, t.backend, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, opener_thread, &arg[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(arg[i].failures, 0);
+    }
+    tl_db_close(&t);
+}
+END_TEST
+
 static void count_problem(const ba_problem *p, void *ctx)
 {
     (void)p;
@@ -943,6 +993,7 @@ static Suite *lib_txn_suite(void)
     tcase_add_loop_test(tc, test_threads_sessions_commit_concurrently, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_readers_in_the_session_during_its_boundaries, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_db_handles_stat_verify_compact, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_db_open_close_from_threads, 0, TL_NBACKENDS);
     suite_add_tcase(s, tc);
     tc = tcase_create("failures");
     tcase_set_timeout(tc, 900);
