@@ -48,7 +48,9 @@ static int setup(struct uio *u, const char *path, int fd, int own)
         snprintf(u->err, sizeof u->err, "%s: %s", u->name, strerror(errno));
         return e;
     }
-    u->seekable = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+    /* Devices and pipes are streams: one request at a time, at the file position. */
+    u->seekable = S_ISREG(st.st_mode);
+    u->regular = S_ISREG(st.st_mode);
     u->size = (uint64_t)st.st_size;
     if (S_ISREG(st.st_mode)) {
         int fl = fcntl(fd, F_GETFL);
@@ -411,7 +413,7 @@ int uio_writer_finish(struct uio *u)
     }
     if (u->failed)
         return u->failed;
-    if (u->seekable && ftruncate(u->fd, (off_t)total) != 0)
+    if (u->regular && ftruncate(u->fd, (off_t)total) != 0)
         return seterr(u, -errno, total, "truncate");
     return 0;
 }

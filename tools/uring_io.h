@@ -5,7 +5,7 @@
  * one into (or out of) a view. Regular files use O_DIRECT when the filesystem
  * accepts it (aligned buffers, offsets and lengths; the unaligned tail is handled)
  * and fall back to buffered I/O when it does not. Pipes, FIFOs and terminals are
- * read and written in order with one request in flight. When io_uring itself is
+ * (and devices) are read and written in order with one request in flight. When io_uring itself is
  * unavailable (disabled by sysctl or a seccomp filter) the same API does plain
  * synchronous pread/pwrite.
  *
@@ -37,7 +37,8 @@ struct uio {
     int fd;
     int own_fd;    /* close fd at the end */
     int direct;    /* O_DIRECT is on */
-    int seekable;  /* a regular file: requests at explicit offsets, many in flight */
+    int seekable;  /* a regular file: explicit offsets, many requests in flight */
+    int regular;   /* a regular file: O_DIRECT tried, its length fixed at the end */
     uint64_t size; /* reader: file size of a regular file */
     size_t bufsize;
     unsigned nslots;
