@@ -4,10 +4,10 @@
  * writes) of large aligned buffers in flight while the caller copies the previous
  * one into (or out of) a view. Regular files use O_DIRECT when the filesystem
  * accepts it (aligned buffers, offsets and lengths; the unaligned tail is handled)
- * and fall back to buffered I/O when it does not. Pipes, FIFOs and terminals are
- * (and devices) are read and written in order with one request in flight. When io_uring itself is
- * unavailable (disabled by sysctl or a seccomp filter) the same API does plain
- * synchronous pread/pwrite.
+ * and fall back to buffered I/O when it does not. Pipes, FIFOs, terminals and
+ * devices are read and written in order with one request in flight. When io_uring
+ * itself is unavailable (disabled by sysctl or a seccomp filter) the same API does
+ * plain synchronous reads and writes.
  *
  * Errors are returned as -errno with a message in the object's err field that names
  * the file and the byte offset. A signal delivered while waiting returns -EINTR and
