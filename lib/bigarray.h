@@ -231,11 +231,10 @@ typedef struct ba_array ba_array;
 
 /** ba_db_options.flags */
 #define BA_DB_CREATE 0x1u /**< create the database directory if missing */
-#define BA_DB_RDONLY                                                                               \
-    0x2u                       /**< read-only: creating, resizing, appending, dropping and
-                                       copying fail with BA_EREADONLY; views are writable scratch
-                                       memory whose changes a commit refuses (BA_EREADONLY) and
-                                       an abort drops */
+/** read-only: creating, resizing, appending, dropping and copying fail with
+ * #BA_EREADONLY; views are writable scratch memory whose changes a commit refuses
+ * (#BA_EREADONLY) and an abort drops */
+#define BA_DB_RDONLY      0x2u
 #define BA_DB_NOSYNC      0x4u /**< commits are atomic but not durable (no fdatasync) */
 #define BA_DB_NOREADAHEAD 0x8u /**< do not load blocks ahead of sequential access */
 
