@@ -11,6 +11,13 @@
  * BA_INJ_SPILL_READ make the I/O fail in tests. A failed write leaves the block dirty
  * in RAM (the budget is then exceeded rather than data lost); a failed read leaves it
  * spilled (the fault gets SIGBUS, a writeout_next() the code; a retry may succeed).
+ *
+ * The file is opened with O_DIRECT where the filesystem allows it: buffered writes
+ * would leave every spilled block in the page cache as dirty pages, doubling the memory
+ * the spill was meant to free, and in a memory cgroup (v1 has no per-group dirty
+ * throttling) a transaction of a few times the budget is OOM-killed before writeback
+ * catches up (tests/reliability/rel_bigger_than_ram.c). Frames are page-aligned and
+ * block sizes are multiples of the page size, as O_DIRECT requires.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +33,9 @@ static int spill_open(struct pager *pg, struct pager_pool *p)
 {
     if (p->spill_fd >= 0)
         return 0;
-    int fd = open(pg->spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int fd = open(pg->spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC | O_DIRECT, 0600);
+    if (fd < 0 && errno == EINVAL) /* no O_DIRECT here: buffered I/O */
+        fd = open(pg->spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
     p->spill_fd = fd;
@@ -67,6 +76,12 @@ static int io_full(int write, int fd, char *buf, size_t len, off_t off)
         ssize_t n = write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EINVAL && (fcntl(fd, F_GETFL) & O_DIRECT)) {
+            /* A filesystem that takes O_DIRECT at open but not for this I/O. */
+            if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT))
+                return -errno;
+            continue;
+        }
         if (n < 0)
             return -errno;
         if (n == 0)
