@@ -63,12 +63,16 @@ int mem_is_zero(const void *p, size_t n)
 
 int64_t layout_nbytes(uint32_t itemsize, int ndim, const int64_t *shape)
 {
-    int64_t n = itemsize;
+    /* As numpy: the nonzero extents must multiply to at most 2^63 - 1 bytes even when
+     * another extent is 0, since the strides (where a 0 extent counts as 1) must fit
+     * in int64. */
+    int64_t n = itemsize, strides_span = itemsize;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return -1;
-        if (__builtin_mul_overflow(n, shape[i], &n))
+        if (__builtin_mul_overflow(strides_span, shape[i] ? shape[i] : 1, &strides_span))
             return -1;
+        n *= shape[i]; /* <= strides_span: cannot overflow */
     }
     return n;
 }

@@ -151,7 +151,8 @@ struct ba_array {
     struct store_array ld_rd; /* the record loads read blocks of */
 };
 
-/* Number of bytes of a shape; -1 when it exceeds INT64_MAX. */
+/* Number of bytes of a shape; -1 when a dim is negative, or when the product of the
+ * nonzero dims times itemsize exceeds INT64_MAX (numpy's "array is too big"). */
 int64_t layout_nbytes(uint32_t itemsize, int ndim, const int64_t *shape);
 /* numpy's strides of a contiguous C or F array (a zero dim counts as 1). */
 void layout_strides(char order, uint32_t itemsize, int ndim, const int64_t *shape,

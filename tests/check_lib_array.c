@@ -141,6 +141,11 @@ START_TEST(test_array_spec_validation_creates_nothing)
     SPEC_CASE(sp.shape[0] = -1, "a", BA_ESHAPE);
     SPEC_CASE((sp.ndim = 3, sp.shape[0] = 1ll << 40, sp.shape[1] = 1ll << 20, sp.shape[2] = 8), "a",
               BA_ETOOBIG);
+    /* A 0 extent does not make the others' product fit: the strides would overflow
+     * (numpy: "array is too big"; found by tests/fuzz). */
+    SPEC_CASE((sp.ndim = 3, sp.shape[0] = 1ll << 40, sp.shape[1] = 0, sp.shape[2] = 1ll << 40), "a",
+              BA_ETOOBIG);
+    SPEC_CASE((sp.ndim = 2, sp.shape[0] = 0, sp.shape[1] = INT64_MAX), "a", BA_ETOOBIG);
     SPEC_CASE(sp.block_size = 5000, "a", BA_EINVAL);
     SPEC_CASE(sp.block_size = 1024, "a", BA_EINVAL);
     SPEC_CASE(sp.block_size = 1u << 31, "a", BA_EINVAL);
