@@ -217,6 +217,14 @@ static int range_adjust(const ba_slice *sl, int64_t len, int64_t *first, int64_t
     return 0;
 }
 
+/* *off += idx * stride, or nonzero on overflow (only a caller's inconsistent layout
+ * can overflow: strides of an array of at most 2^63 bytes never do). */
+static int offset_add(int64_t *off, int64_t idx, int64_t stride)
+{
+    int64_t d;
+    return __builtin_mul_overflow(idx, stride, &d) || __builtin_add_overflow(*off, d, off);
+}
+
 BA_API int ba_slice_apply(int ndim, const int64_t *shape, const int64_t *strides,
                           const ba_slice *sl, int nsl, int64_t *offset, int *ndim_out,
                           int64_t *shape_out, int64_t *strides_out)
@@ -282,7 +290,8 @@ BA_API int ba_slice_apply(int ndim, const int64_t *shape, const int64_t *strides
                 return ba_error_set(BA_ERANGE,
                                     "index %lld is out of bounds for axis %d with size %lld",
                                     (long long)sl[i].start, axis, (long long)len);
-            off += idx * stride;
+            if (offset_add(&off, idx, stride))
+                goto overflow;
             axis++;
             continue;
         }
@@ -294,10 +303,10 @@ BA_API int ba_slice_apply(int ndim, const int64_t *shape, const int64_t *strides
             goto too_many_dims;
         /* numpy: an empty range gets step 1 (its stride is the source's). */
         int64_t st = stride;
-        if (count > 0)
-            off += first * stride;
-        else
+        if (count == 0)
             empty = 1;
+        else if (offset_add(&off, first, stride))
+            goto overflow;
         if (count > 0 && __builtin_mul_overflow(stride, step, &st))
             st = 0; /* only possible when count == 1, where the stride is never used */
         tmp_shape[nout] = count;
@@ -317,4 +326,6 @@ BA_API int ba_slice_apply(int ndim, const int64_t *shape, const int64_t *strides
 
 too_many_dims:
     return ba_error_set(BA_EINVAL, "the result would have more than %d dimensions", BA_MAX_DIMS);
+overflow:
+    return ba_error_set(BA_EINVAL, "the layout's byte offsets overflow 64 bits");
 }

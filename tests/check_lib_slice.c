@@ -396,6 +396,14 @@ START_TEST(test_slice_apply_out_of_range_and_empty)
     ba_slice many[2] = {{BA_SLICE_INDEX, 1, 0, 0}, {BA_SLICE_INDEX, 1, 0, 0}};
     ck_assert_int_eq(ba_slice_apply(1, shape, strides, many, 2, &off, &nd, oshape, ostrides),
                      BA_EINVAL);
+    /* A caller's inconsistent layout whose offsets overflow is refused, not UB. */
+    int64_t bshape[1] = {3}, bstrides[1] = {INT64_MAX / 2 + 1};
+    ba_slice two_idx = {BA_SLICE_INDEX, 2, 0, 0};
+    ck_assert_int_eq(ba_slice_apply(1, bshape, bstrides, &two_idx, 1, &off, &nd, oshape, ostrides),
+                     BA_EINVAL);
+    ba_slice from2 = {BA_SLICE_RANGE, 2, BA_SLICE_NONE, BA_SLICE_NONE};
+    ck_assert_int_eq(ba_slice_apply(1, bshape, bstrides, &from2, 1, &off, &nd, oshape, ostrides),
+                     BA_EINVAL);
 }
 END_TEST
 
