@@ -210,9 +210,9 @@ BA_API int ba_slice_parse(const char *text, ba_slice *out, int max, int *n);
  * of the source; nsl slices. Out: the byte offset of the result's first element
  * relative to the source's, its ndim, shape and strides. Returns 0, #BA_ERANGE (an
  * integer index out of range), or #BA_EINVAL (step 0, two ellipses, too many
- * indices, more than #BA_MAX_DIMS dimensions). Empty results have a zero-length
- * axis, whose stride is the source axis's (numpy gives an empty range step 1), and
- * offset 0. */
+ * indices, more than #BA_MAX_DIMS dimensions, byte offsets that overflow 64 bits).
+ * Empty results have a zero-length axis, whose stride is the source axis's (numpy
+ * gives an empty range step 1), and offset 0. */
 BA_API int ba_slice_apply(int ndim, const int64_t *shape, const int64_t *strides,
                           const ba_slice *sl, int nsl, int64_t *offset, int *ndim_out,
                           int64_t *shape_out, int64_t *strides_out);
