@@ -62,6 +62,9 @@ struct pager_ops {
      * can hold, or touch any pager mapping. Returns 0 or a negative code; the code is
      * recorded on the file and the faulting thread receives SIGBUS. */
     int (*load)(void *ctx, uint64_t blkno, void *buf);
+    /* Members may be appended later (e.g. mapping a block's raw bytes straight from a
+     * file descriptor, zero-copy); a NULL member means "not supported", so tables made
+     * with designated initializers keep working. */
 };
 
 int pager_file_open(struct pager *pg, uint32_t block_size, const struct pager_ops *ops, void *ctx,
@@ -88,7 +91,11 @@ void pager_unmap(struct pager_mapping *m);
 /* Load and map every block overlapping bytes [off, off+len) of the mapping, so that
  * accesses there do not fault (until eviction); with PAGER_PREFAULT_WRITE also make
  * them writable (dirty). Returns 0 or the first load error (the message names the
- * block), in normal context: no signal is raised. */
+ * block), in normal context: no signal is raised, nothing is recorded on the file, and
+ * a poisoned block is loaded again. With the SIGSEGV backend this is what makes a
+ * system call on a view work (the kernel returns EFAULT instead of faulting): prefault
+ * the range, with PAGER_PREFAULT_WRITE for read(2) into it, and keep it within the RAM
+ * budget so that nothing is evicted before the call. */
 int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned flags);
 
 /* ---- transactions -------------------------------------------------------------------- */
@@ -119,7 +126,11 @@ void pager_file_discard(struct pager_file *pf, uint64_t first, uint64_t n);
  * flight are redone, so the next access sees what ops.load returns now. */
 void pager_file_invalidate(struct pager_file *pf, uint64_t first, uint64_t n);
 
-/* The last load error recorded on the file (0 if none) and its block; clears it. */
+/* The last load error recorded on the file (0 if none) and its block; clears it. A
+ * block whose load failed in a fault stays poisoned (every access gets SIGBUS again,
+ * without a reload) until this call, pager_file_invalidate(), pager_file_discard() or a
+ * pager_prefault() over it; so this also clears the poison of every block of the
+ * file. blkno may be NULL. */
 int pager_file_take_error(struct pager_file *pf, uint64_t *blkno);
 
 /* ---- statistics ------------------------------------------------------------------------ */
@@ -140,9 +151,11 @@ enum pager_block_state {
 struct pager_block_info {
     int state;         /* enum pager_block_state */
     unsigned nmapped;  /* mappings where it is mapped now */
-    int writable;      /* mapped writable (where mapped) */
+    int writable;      /* mapped writable in at least one mapping */
     int referenced;    /* accessed since the reclaim hand last passed */
-    uint64_t lru_rank; /* 0 = next eviction candidate among resident blocks */
+    uint64_t lru_rank; /* 0 = next eviction candidate among resident blocks (in the
+                          order the CLOCK hand takes them if all were clean);
+                          UINT64_MAX when not resident */
 };
 
 void pager_block_info_get(struct pager_file *pf, uint64_t blkno, struct pager_block_info *out);

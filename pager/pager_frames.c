@@ -68,6 +68,30 @@ static char *frame_home(const struct pager_pool *p, uint32_t frame)
 
 /* ---- pools ---------------------------------------------------------------------------- */
 
+#define PMD_ALIGN (2u << 20)
+
+/* Map len bytes of memfd at a 2 MiB-aligned address. */
+static int map_aligned(size_t len, int prot, int memfd, char **out)
+{
+    char *base =
+        mmap(NULL, len + PMD_ALIGN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return -errno;
+    char *a = (char *)(((uintptr_t)base + PMD_ALIGN - 1) & ~(uintptr_t)(PMD_ALIGN - 1));
+    if (mmap(a, len, prot, MAP_SHARED | MAP_NORESERVE | MAP_FIXED, memfd, 0) == MAP_FAILED) {
+        int e = -errno;
+        munmap(base, len + PMD_ALIGN);
+        return e;
+    }
+    if (a > base)
+        munmap(base, (size_t)(a - base));
+    if (base + len + PMD_ALIGN > a + len)
+        munmap(a + len, (size_t)(base + len + PMD_ALIGN - (a + len)));
+    madvise(a, len, MADV_DONTFORK);
+    *out = a;
+    return 0;
+}
+
 int pool_get(struct pager *pg, uint32_t bs, struct pager_pool **out)
 {
     unsigned idx = (unsigned)__builtin_ctz(bs) - PAGER_MIN_SHIFT;
@@ -100,18 +124,13 @@ int pool_get(struct pager *pg, uint32_t bs, struct pager_pool **out)
         rc = -errno;
         goto err_fd;
     }
-    p->home = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_NORESERVE, p->memfd, 0);
-    if (p->home == MAP_FAILED) {
-        rc = -errno;
+    /* 2 MiB-aligned, like the mappings' reservations: a move of a 2 MiB-aligned frame
+     * then hands over whole page tables (one PMD entry) instead of 512 PTEs: measured
+     * 2.5 us instead of 8-13 us per move. */
+    if ((rc = map_aligned(len, PROT_READ, p->memfd, &p->home)))
         goto err_fd;
-    }
-    p->alias = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, p->memfd, 0);
-    if (p->alias == MAP_FAILED) {
-        rc = -errno;
+    if ((rc = map_aligned(len, PROT_READ | PROT_WRITE, p->memfd, &p->alias)))
         goto err_home;
-    }
-    madvise(p->home, len, MADV_DONTFORK);
-    madvise(p->alias, len, MADV_DONTFORK);
     pg->pools[idx] = p;
     *out = p;
     return 0;
@@ -405,7 +424,7 @@ int block_unmap_all(struct pager *pg, struct pager_block *b)
 
 int mapping_reserve(struct pager *pg, struct pager_mapping *m)
 {
-    size_t align = m->file->bs < (2u << 20) ? m->file->bs : (2u << 20);
+    size_t align = m->file->bs < PMD_ALIGN ? m->file->bs : PMD_ALIGN;
     size_t span = m->len + align;
     char *base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)

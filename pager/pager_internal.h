@@ -362,8 +362,6 @@ extern const struct pager_backend_ops pager_uffd_ops;
  * or a negative code when userfaultfd cannot be used (the caller falls back). */
 int uffd_start(struct pager *pg);
 void uffd_stop(struct pager *pg);
-/* Reason the last uffd_start() failed (static string). */
-const char *uffd_unavailable_reason(void);
 
 /* ---- pager_readahead.c --------------------------------------------------------------------- */
 

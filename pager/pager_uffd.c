@@ -96,12 +96,30 @@ struct pager_uffd {
     pthread_t threads[PAGER_UFFD_THREADS];
 };
 
-static const char *unavailable = "not tried";
-
-const char *uffd_unavailable_reason(void)
-{
-    return unavailable;
-}
+/* ThreadSanitizer cannot see the kernel's ordering around a userfaultfd fault: the
+ * faulting thread's earlier work happens before the service thread reads the message,
+ * and everything the service thread does (including the remaps, which TSan's mmap
+ * interceptor records as writes of the range) happens before the woken thread's
+ * access. The service thread acquires this object after reading a message and releases
+ * it before each wake; code that accesses pager mappings (the Check suite) releases and
+ * acquires it around its accesses. Nothing in normal builds. */
+#if defined(__SANITIZE_THREAD__)
+#define PAGER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PAGER_TSAN 1
+#endif
+#endif
+#ifdef PAGER_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+char pager_tsan_uffd_sync;
+#define TSAN_ACQUIRE() __tsan_acquire(&pager_tsan_uffd_sync)
+#define TSAN_RELEASE() __tsan_release(&pager_tsan_uffd_sync)
+#else
+#define TSAN_ACQUIRE() ((void)0)
+#define TSAN_RELEASE() ((void)0)
+#endif
 
 static int uffd_open(void)
 {
@@ -134,6 +152,7 @@ static void uffd_fault(struct pager *pg, const struct uffd_msg *msg)
     uint64_t t0 = ba_now_ns();
     char *addr = (char *)(uintptr_t)msg->arg.pagefault.address;
     pid_t tid = (pid_t)msg->arg.pagefault.feat.ptid;
+    TSAN_ACQUIRE();
     if (tid && pager_thread_is_own(pg, tid)) {
         /* ops.load in a pager thread touched a pager mapping: that thread would wait for
          * itself. Kill it like the SIGSEGV handler's recursion guard would. */
@@ -150,6 +169,7 @@ static void uffd_fault(struct pager *pg, const struct uffd_msg *msg)
     char *blk = m->addr + idx * bs;
     int write = (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
     int r = pager_fault_resolve(m, idx, write, PAGER_CTX_UFFD, t0);
+    TSAN_RELEASE();
     if (r < 0 && r != PAGER_FAULT_CHAIN) {
         int sent = 0;
         if (u->has_poison) {
@@ -200,35 +220,32 @@ static void *uffd_main(void *arg)
 int uffd_start(struct pager *pg)
 {
     int fd = uffd_open();
-    if (fd < 0) {
-        unavailable = fd == -EPERM ? "userfaultfd() not permitted (vm.unprivileged_userfaultfd=0 "
-                                     "and no CAP_SYS_PTRACE, or seccomp)"
-                                   : "userfaultfd() failed";
+    if (fd < 0)
         return fd;
-    }
     /* The API handshake may be done once per descriptor: probe first, then ask for what
      * exists. */
     struct uffdio_api api = {.api = UFFD_API, .features = 0};
     if (ioctl(fd, UFFDIO_API, &api)) {
-        unavailable = "UFFDIO_API failed";
+        int e = -errno;
         close(fd);
-        return -errno;
+        return e;
     }
     uint64_t have = api.features;
     close(fd);
-    if (!(have & UFFD_FEATURE_WP_HUGETLBFS_SHMEM) || !(have & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
-        unavailable = "the kernel cannot write-protect shmem with userfaultfd";
+    /* Write-protect on shmem is the dirty tracking; a load error needs POISON or the
+     * faulting thread's id to deliver SIGBUS. */
+    if (!(have & UFFD_FEATURE_WP_HUGETLBFS_SHMEM) || !(have & UFFD_FEATURE_PAGEFAULT_FLAG_WP) ||
+        !(have & (UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID)))
         return -EOPNOTSUPP;
-    }
     uint64_t want = UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_PAGEFAULT_FLAG_WP |
                     (have & (UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_POISON));
     if ((fd = uffd_open()) < 0)
         return fd;
     api = (struct uffdio_api){.api = UFFD_API, .features = want};
     if (ioctl(fd, UFFDIO_API, &api)) {
-        unavailable = "UFFDIO_API refused the features";
+        int e = -errno;
         close(fd);
-        return -errno;
+        return e;
     }
     struct pager_uffd *u = ba_calloc(1, sizeof *u);
     if (!u) {
@@ -251,11 +268,9 @@ int uffd_start(struct pager *pg)
         u->nthreads++;
     }
     if (!u->nthreads) {
-        unavailable = "cannot start the service threads";
         uffd_stop(pg);
         return -EAGAIN;
     }
-    unavailable = NULL;
     return 0;
 }
 
@@ -365,6 +380,7 @@ static int uffd_before_home(struct pager *pg, struct pager_mapping *m, char *add
 
 static void uffd_wake(struct pager *pg, char *addr, size_t len)
 {
+    TSAN_RELEASE();
     uffd_wake_range(pg->uffd->fd, addr, len);
 }
 

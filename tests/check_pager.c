@@ -30,6 +30,51 @@
 #include "pager.h"
 #include "testutil.h"
 
+/* Sanitizers. The must-crash tests check that the pager passes faults that are not its
+ * own to the previous SIGSEGV handler and that the default action (death by SIGSEGV,
+ * a core) follows; ASan's and TSan's own SEGV handlers would turn that into a report
+ * and exit(1)/exit(66). Memory errors and races are still caught by instrumentation.
+ * TSan cannot see the kernel's ordering between a userfaultfd service thread and the
+ * thread it wakes: pager_uffd.c releases pager_tsan_uffd_sync before each wake, and
+ * the accesses here acquire it (see tsan_sync()). */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(TEST_TSAN)
+#define TEST_SANITIZED 1
+#endif
+/* Read by the sanitizer runtimes (shared libraries): must be exported despite the
+ * project's -fvisibility=hidden. */
+#define TEST_EXPORT __attribute__((visibility("default"), used))
+TEST_EXPORT const char *__asan_default_options(void);
+TEST_EXPORT const char *__asan_default_options(void)
+{
+    return "handle_segv=0";
+}
+TEST_EXPORT const char *__tsan_default_options(void);
+TEST_EXPORT const char *__tsan_default_options(void)
+{
+    return "handle_segv=0";
+}
+#ifdef TEST_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+extern char pager_tsan_uffd_sync;
+static void tsan_sync(void)
+{
+    __tsan_acquire(&pager_tsan_uffd_sync);
+    __tsan_release(&pager_tsan_uffd_sync);
+}
+#else
+static void tsan_sync(void)
+{
+}
+#endif
+
 #define BS  (64u << 10) /* block size of most tests */
 #define NWD (BS / 8)    /* words per block */
 
@@ -119,9 +164,12 @@ static int fake_load(void *ctx, uint64_t blkno, void *buf)
 
 static const struct pager_ops fake_ops = {.load = fake_load};
 
+static uint64_t rd(const void *p);
+
 static int block_is(const void *p, uint32_t bs, unsigned version, uint64_t blkno)
 {
     const uint64_t *w = p;
+    (void)rd(p); /* fault it in (and sync TSan) before the plain reads */
     for (uint64_t i = 0; i < bs / 8; i += 97)
         if (w[i] != pattern(version, blkno, i))
             return 0;
@@ -252,12 +300,22 @@ static long count_vmas(void)
 
 static uint64_t rd(const void *p)
 {
-    return *(const volatile uint64_t *)p;
+    tsan_sync();
+    uint64_t v = *(const volatile uint64_t *)p;
+    tsan_sync();
+    return v;
 }
 
 static void wr(void *p, uint64_t v)
 {
+    tsan_sync();
     *(volatile uint64_t *)p = v;
+    tsan_sync();
+}
+
+static unsigned ncalls(struct fake *fk)
+{
+    return __atomic_load_n(&fk->calls, __ATOMIC_SEQ_CST);
 }
 
 static void teardown(struct pager *pg, struct pager_file *f, struct pager_mapping *m)
@@ -298,7 +356,7 @@ START_TEST(test_pager_synthetic_ram3)
     ck_assert_uint_eq(info(f, 100).lru_rank, 0);
     expect_prot(_i, p[0], "r--s");
     ck_assert(block_is(p[0], BS, 1, 100));
-    ck_assert_uint_eq(fk.calls, 1);
+    ck_assert_uint_eq(ncalls(&fk), 1);
 
     /* 3. Write fault on unloaded p2: loaded, dirty, mapped writable. */
     ck_assert_int_eq(pager_fault_direct(m, 2 * BS, 1), 0);
@@ -306,7 +364,7 @@ START_TEST(test_pager_synthetic_ram3)
     expect_prot(_i, p[2], "rw-s");
     ck_assert(block_is(p[2], BS, 1, 102));
     wr(p[2] + 8, 0xd2);
-    ck_assert_uint_eq(fk.calls, 2);
+    ck_assert_uint_eq(ncalls(&fk), 2);
     ck_assert_uint_eq(pager_file_dirty_count(f), 1);
 
     /* 4. Read p3. */
@@ -316,7 +374,7 @@ START_TEST(test_pager_synthetic_ram3)
     /* 5. Write fault on loaded p0: dirty without a reload, content intact. */
     ck_assert_int_eq(pager_fault_direct(m, 100, 1), 0);
     EXPECT_BLK(f, 100, PAGER_BLK_DIRTY, 1, 1);
-    ck_assert_uint_eq(fk.calls, 3);
+    ck_assert_uint_eq(ncalls(&fk), 3);
     ck_assert(block_is(p[0], BS, 1, 100));
     wr(p[0] + 16, 0xd0);
     ck_assert_uint_eq(pager_file_dirty_count(f), 2);
@@ -364,7 +422,7 @@ START_TEST(test_pager_synthetic_ram3)
     /* 10. Read fault on the dirty, unmapped p2: mapped writable, no load, data kept. */
     ck_assert_int_eq(pager_fault_direct(m, 2 * BS, 0), 0);
     EXPECT_BLK(f, 102, PAGER_BLK_DIRTY, 1, 1);
-    ck_assert_uint_eq(fk.calls, 4);
+    ck_assert_uint_eq(ncalls(&fk), 4);
     ck_assert_uint_eq(rd(p[2] + 8), 0xd2);
 
     /* 11. Discard: everything ABSENT, reads give the file's data again. */
@@ -423,7 +481,7 @@ START_TEST(test_pager_writeout_order_and_mark_clean)
     ck_assert_uint_eq(pager_file_dirty_count(f), 2);
     EXPECT_BLK(f, 100, PAGER_BLK_DIRTY, 1, 0);
     EXPECT_BLK(f, 102, PAGER_BLK_DIRTY, 1, 0);
-    ck_assert_uint_eq(fk.calls, 3);
+    ck_assert_uint_eq(ncalls(&fk), 3);
 
     /* A committed writeout marks them clean; a block written after its hand-out
      * stays dirty. */
@@ -521,7 +579,7 @@ START_TEST(test_pager_read_write_faults)
     ck_assert_uint_eq(pager_mapping_len(m), 8 * BS);
     /* A read loads exactly the touched block. */
     ck_assert_uint_eq(rd(a + 3 * BS + 64), pattern(1, 13, 8));
-    ck_assert_uint_eq(fk.calls, 1);
+    ck_assert_uint_eq(ncalls(&fk), 1);
     EXPECT_BLK(f, 13, PAGER_BLK_CLEAN, 1, 0);
     EXPECT_BLK(f, 12, PAGER_BLK_ABSENT, 0, 0);
     /* A write loads and dirties. */
@@ -532,7 +590,7 @@ START_TEST(test_pager_read_write_faults)
     /* A write to a loaded clean block upgrades it without a reload. */
     wr(a + 3 * BS, 33);
     EXPECT_BLK(f, 13, PAGER_BLK_DIRTY, 1, 1);
-    ck_assert_uint_eq(fk.calls, 2);
+    ck_assert_uint_eq(ncalls(&fk), 2);
     ba_pager_stat st = stats(pg);
     ck_assert_uint_eq(st.loads, 2);
     ck_assert_uint_eq(st.load_bytes, 2 * BS);
@@ -570,7 +628,7 @@ START_TEST(test_pager_fault_preserves_errno)
     int e = errno;
     ck_assert_int_eq(e, 1);
     ck_assert_uint_eq(v, pattern(1, 1, 0));
-    ck_assert_uint_eq(fk.calls, 1);
+    ck_assert_uint_eq(ncalls(&fk), 1);
     errno = 1;
     wr(blk_addr(m, 1, BS), 5); /* upgrade fault */
     e = errno;
@@ -596,7 +654,7 @@ START_TEST(test_pager_two_mappings_alias)
     ck_assert_uint_eq(rd(a + 3 * BS), 99);
     wr(b + 56, 17); /* m2 mapped block 2 read-only or writable: either way it lands */
     ck_assert_uint_eq(rd(a + 2 * BS + 56), 17);
-    ck_assert_uint_eq(fk.calls, 2);
+    ck_assert_uint_eq(ncalls(&fk), 2);
     pager_unmap(m1);
     EXPECT_BLK(f, 2, PAGER_BLK_DIRTY, 1, 1);
     ck_assert_uint_eq(rd(b + 40), 4242);
@@ -624,7 +682,7 @@ START_TEST(test_pager_unmap_dirty_then_remap)
         ck_assert_uint_eq(rd(blk_addr(m, i, BS) + 8 * i), 1000 + i);
         EXPECT_BLK(f, i, PAGER_BLK_DIRTY, 1, 0); /* read-only mapping: never writable */
     }
-    ck_assert_uint_eq(fk.calls, 4);
+    ck_assert_uint_eq(ncalls(&fk), 4);
     teardown(pg, f, m);
 }
 END_TEST
@@ -661,7 +719,7 @@ START_TEST(test_pager_threads_same_block_load_once)
         pthread_join(th[i], NULL);
         ck_assert_uint_eq(ra[i].got, pattern(1, 1, (uint64_t)i * 512));
     }
-    ck_assert_uint_eq(fk.calls, 1);
+    ck_assert_uint_eq(ncalls(&fk), 1);
     teardown(pg, f, m);
 }
 END_TEST
@@ -682,7 +740,7 @@ START_TEST(test_pager_threads_different_blocks_parallel)
         pthread_create(&th[i], NULL, reader, &ra[i]);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
-    ck_assert_uint_eq(fk.calls, 2);
+    ck_assert_uint_eq(ncalls(&fk), 2);
     ck_assert_uint_eq(ra[0].got, pattern(1, 1, 0));
     ck_assert_uint_eq(ra[1].got, pattern(1, 3, 0));
     teardown(pg, f, m);
@@ -718,7 +776,7 @@ START_TEST(test_pager_invalidate_racing_load)
     pthread_mutex_unlock(&fk.mu);
     pthread_join(th, NULL);
     ck_assert_uint_eq(ra.got, pattern(2, 0, 0));
-    ck_assert_uint_eq(fk.calls, 2);
+    ck_assert_uint_eq(ncalls(&fk), 2);
     teardown(pg, f, m);
 }
 END_TEST
@@ -776,9 +834,9 @@ START_TEST(test_pager_load_error_sigbus_and_prefault_code)
     ck_assert(bus_code == BUS_ADRERR || (_i && bus_code == BUS_MCEERR_AR));
     ck_assert_uint_eq(stats(pg).load_errors, 1);
     /* Poisoned until the error is taken: SIGBUS again, without a reload. */
-    unsigned calls = fk.calls;
+    unsigned calls = ncalls(&fk);
     ck_assert_int_eq(read_catching_sigbus(addr, &v), 1);
-    ck_assert_uint_eq(fk.calls, calls);
+    ck_assert_uint_eq(ncalls(&fk), calls);
     uint64_t blk = 0;
     ck_assert_int_eq(pager_file_take_error(f, &blk), BA_ECORRUPT);
     ck_assert_uint_eq(blk, 2);
@@ -934,6 +992,7 @@ START_TEST(test_pager_syscalls_on_views)
         ck_assert_int_eq(pager_prefault(m, 2 * BS, BS, PAGER_PREFAULT_WRITE), 0);
     ck_assert_int_eq(pread(fd, a + 2 * BS, BS, 0), BS);
     EXPECT_BLK(f, 2, PAGER_BLK_DIRTY, 1, 1);
+    tsan_sync();
     ck_assert(!memcmp(a + 2 * BS, buf, BS));
     /* read(2) into a clean mapped block: the write is tracked. */
     ck_assert_uint_eq(rd(a + 3 * BS), pattern(1, 3, 0));
@@ -942,7 +1001,7 @@ START_TEST(test_pager_syscalls_on_views)
         ck_assert_int_eq(pager_prefault(m, 3 * BS, 4096, PAGER_PREFAULT_WRITE), 0);
     ck_assert_int_eq(pread(fd, a + 3 * BS, 4096, 0), 4096);
     EXPECT_BLK(f, 3, PAGER_BLK_DIRTY, 1, 1);
-    ck_assert_uint_eq((unsigned char)a[3 * BS], 0xab);
+    ck_assert_uint_eq(rd(a + 3 * BS), 0xababababababababull);
     ck_assert_uint_eq(rd(a + 3 * BS + 4096), pattern(1, 3, 512));
     free(buf);
     close(fd);
@@ -996,7 +1055,7 @@ START_TEST(test_pager_spill_beyond_budget_and_back)
     pager_writeout_end(wo, 1);
     ck_assert_uint_eq(pager_file_dirty_count(f), 0);
     ck_assert_uint_eq(stats(pg).dirty_bytes, 0);
-    ck_assert_uint_eq(fk.calls, N);
+    ck_assert_uint_eq(ncalls(&fk), N);
     pager_check(pg);
     teardown(pg, f, m);
 }
@@ -1067,7 +1126,12 @@ START_TEST(test_pager_vma_count_random_faults)
     char *a = pager_mapping_addr(m);
     long base = count_vmas(), peak = base;
     uint64_t seed = 12345;
-    for (int i = 0; i < N; i++) {
+#ifdef TEST_SANITIZED
+    const int nfaults = N / 5; /* instrumented faults are ~10x slower */
+#else
+    const int nfaults = N;
+#endif
+    for (int i = 0; i < nfaults; i++) {
         uint64_t blk = tu_rand(&seed) % N;
         if (i % 4 == 0)
             wr(a + blk * 4096 + 8, blk);
@@ -1085,7 +1149,11 @@ START_TEST(test_pager_vma_count_random_faults)
     ck_assert_int_lt(peak - base, 65530 / 6);
     pager_check(pg);
     pager_unmap(m);
+#ifdef TEST_SANITIZED
+    ck_assert_int_le(count_vmas(), base + 400); /* the runtimes map shadow memory too */
+#else
     ck_assert_int_le(count_vmas(), base + 8);
+#endif
     pager_file_discard(f, 0, UINT64_MAX);
     pager_file_close(f);
     pager_destroy(pg);
@@ -1207,8 +1275,98 @@ START_TEST(test_pager_readahead_not_on_random_or_disabled)
     ra_scan(m, 0, 1, 50);
     ra_wait_idle();
     ck_assert_uint_eq(stats(pg).readahead_loads, 0);
-    ck_assert_uint_eq(fk.calls, 50);
+    ck_assert_uint_eq(ncalls(&fk), 50);
     teardown(pg, f, m);
+}
+END_TEST
+
+/* ---- options, arguments, budgets ------------------------------------------------------ */
+
+START_TEST(test_pager_options_and_environment)
+{
+    struct pager_opts o;
+    struct pager *pg;
+    pager_opts_init(&o);
+    o.backend = _i ? PAGER_BACKEND_UFFD : PAGER_BACKEND_SIGSEGV;
+    setenv("BIGARRAY_RAM_LIMIT", "512M", 1);
+    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    ck_assert_uint_eq(pager_ram_limit(pg), 512ull << 20);
+    pager_destroy(pg);
+    o.ram_limit = 3 << 20; /* the option wins */
+    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    ck_assert_uint_eq(pager_ram_limit(pg), 3 << 20);
+    pager_destroy(pg);
+    o.ram_limit = 0;
+    setenv("BIGARRAY_RAM_LIMIT", "lots", 1);
+    ck_assert_int_eq(pager_create(&o, &pg), BA_EINVAL);
+    unsetenv("BIGARRAY_RAM_LIMIT");
+    ck_assert_int_eq(pager_create(&o, &pg), 0); /* default: half of RAM or cgroup */
+    long pages = sysconf(_SC_PHYS_PAGES);
+    ck_assert_uint_gt(pager_ram_limit(pg), 0);
+    ck_assert_uint_le(pager_ram_limit(pg), (uint64_t)pages * 4096 / 2);
+    pager_destroy(pg);
+
+    o.backend = PAGER_BACKEND_AUTO;
+    setenv("BIGARRAY_PAGER", "sigsegv", 1);
+    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    ck_assert_int_eq(pager_backend(pg), PAGER_BACKEND_SIGSEGV);
+    pager_destroy(pg);
+    setenv("BIGARRAY_PAGER", "uffd", 1);
+    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    ck_assert(pager_backend(pg) == PAGER_BACKEND_UFFD ||
+              pager_backend(pg) == PAGER_BACKEND_SIGSEGV);
+    pager_destroy(pg);
+    setenv("BIGARRAY_PAGER", "mmap", 1);
+    ck_assert_int_eq(pager_create(&o, &pg), BA_EINVAL);
+    unsetenv("BIGARRAY_PAGER");
+    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    ck_assert_int_eq(pager_backend(pg), PAGER_BACKEND_SIGSEGV); /* the measured default */
+
+    struct fake fk;
+    struct pager_file *f;
+    fake_init(&fk, BS);
+    ck_assert_int_eq(pager_file_open(pg, 3000, &fake_ops, &fk, &f), BA_EINVAL);
+    ck_assert_int_eq(pager_file_open(pg, 2048, &fake_ops, &fk, &f), BA_EINVAL);
+    ck_assert_int_eq(pager_file_open(pg, BS, &fake_ops, &fk, &f), 0);
+    ck_assert_uint_eq(pager_file_block_size(f), BS);
+    struct pager_mapping *m;
+    ck_assert_int_eq(pager_map(f, 0, 0, 0, &m), BA_EINVAL);
+    ck_assert_int_eq(pager_map(f, UINT64_MAX, 2, 0, &m), BA_EINVAL);
+    ck_assert_int_eq(pager_map(f, 0, 1ull << 40, 0, &m), BA_ETOOBIG);
+    ck_assert_int_eq(pager_map(f, 0, 1, 0x80, &m), BA_EINVAL);
+    ck_assert_int_eq(pager_map(f, 5, 1, PAGER_MAP_READONLY, &m), 0);
+    ck_assert_int_eq(pager_prefault(m, 0, 1, PAGER_PREFAULT_WRITE), BA_EINVAL);
+    ck_assert_int_eq(pager_prefault(m, BS, 1, 0), BA_ERANGE);
+    ck_assert_int_eq(pager_prefault(m, 0, 0, 0), 0);
+    teardown(pg, f, m);
+}
+END_TEST
+
+/* Files of different block sizes share one budget: frames of one size are released to
+ * make room for the other. */
+START_TEST(test_pager_mixed_block_sizes_share_budget)
+{
+    struct pager *pg = mkpager(_i, 1 << 20, 0);
+    if (!pg)
+        return;
+    struct fake fa, fb;
+    struct pager_file *a = mkfile(pg, &fa, 64 << 10), *b = mkfile(pg, &fb, 256 << 10);
+    struct pager_mapping *ma = mkmap(a, 0, 64, 0), *mb = mkmap(b, 0, 16, 0);
+    for (int round = 0; round < 3; round++) {
+        for (uint64_t i = 0; i < 64; i++) {
+            ck_assert_uint_eq(rd(blk_addr(ma, i, 64 << 10) + 8), pattern(1, i, 1));
+            ck_assert_uint_le(stats(pg).ram_used, 1 << 20);
+        }
+        for (uint64_t i = 0; i < 16; i++) {
+            ck_assert_uint_eq(rd(blk_addr(mb, i, 256 << 10) + 16), pattern(1, i, 2));
+            ck_assert_uint_le(stats(pg).ram_used, 1 << 20);
+        }
+    }
+    ck_assert_uint_gt(stats(pg).evictions, 0);
+    pager_check(pg);
+    pager_unmap(mb);
+    pager_file_close(b);
+    teardown(pg, a, ma);
 }
 END_TEST
 
@@ -1240,6 +1398,8 @@ static Suite *pager_suite(void)
         {"fork", test_pager_fork_child},
         {"readahead", test_pager_readahead_sequential_patterns},
         {"readahead_random", test_pager_readahead_not_on_random_or_disabled},
+        {"options", test_pager_options_and_environment},
+        {"mixed_sizes", test_pager_mixed_block_sizes_share_budget},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
