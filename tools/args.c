@@ -100,12 +100,16 @@ static int apply_global(struct cli_args *p, const struct cli_opt *o, const char 
         c->nosync = 1;
         return 0;
     case GOPT_RAM_LIMIT:
+        if (!arg)
+            return CLI_ARGS_ERROR; /* has_arg is set in the table; keeps analyzers sure */
         if (cli_parse_size(arg, &c->ram_limit, err, sizeof err) != 0) {
             cli_usage(c, "--ram-limit: %s", err);
             return CLI_ARGS_ERROR;
         }
         return 0;
     case GOPT_PAGER:
+        if (!arg)
+            return CLI_ARGS_ERROR;
         if (strcmp(arg, "uffd") == 0 || strcmp(arg, "userfaultfd") == 0)
             c->pager = BA_PAGER_UFFD;
         else if (strcmp(arg, "sigsegv") == 0)

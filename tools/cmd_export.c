@@ -198,7 +198,7 @@ int cmd_export(struct cli *c, int argc, char **argv)
         }
         target = tmp;
     }
-    if ((err = uio_writer_open(&o.w, target)) != 0) {
+    if (uio_writer_open(&o.w, target) != 0) {
         rc = cli_fail(c, "%s", o.w.err);
         goto out;
     }

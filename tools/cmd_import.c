@@ -368,7 +368,7 @@ static int run(struct import *im)
 {
     struct cli *c = im->c;
     int rc;
-    if ((rc = uio_reader_open(&im->in, im->file)) != 0)
+    if (uio_reader_open(&im->in, im->file) != 0)
         return cli_fail(c, "%s", im->in.err);
     im->src.file = strcmp(im->file, "-") == 0 ? "standard input" : im->file;
 

@@ -274,7 +274,7 @@ static int parse_dict(struct rd *r, struct npy_header *h)
             r->pos++;
             break;
         }
-        char key[32];
+        char key[32] = "";
         size_t key_at = r->pos;
         if ((rc = read_string(r, key, sizeof key, "as a key")) != 0)
             return rc;
@@ -294,7 +294,7 @@ static int parse_dict(struct rd *r, struct npy_header *h)
         if (k == K_DESCR) {
             if (r->pos < r->end && r->p[r->pos] == '[')
                 return fail(r, val_at, "structured dtypes are not supported");
-            char descr[64];
+            char descr[64] = "";
             if ((rc = read_string(r, descr, sizeof descr, "as descr")) != 0)
                 return rc;
             if ((rc = parse_descr(r, val_at, descr, &h->dtype)) != 0)
