@@ -378,8 +378,10 @@ static int run(struct import *im)
     ba_array_info info;
     int64_t new_shape[BA_MAX_DIMS];
 
-    /* The header first: a bad file never touches the database. */
+    /* The header (or the raw size) first: a bad file never touches the database. */
     if (im->is_npy && (rc = npy_source(im)) != 0)
+        goto out;
+    if (!im->is_npy && !im->append && (rc = raw_source(im, NULL)) != 0)
         goto out;
     if ((rc = cli_db_open(c, im->path, im->append ? 0 : CLI_OPEN_CREATE, &db)) != 0)
         goto out;
@@ -404,8 +406,6 @@ static int run(struct import *im)
         if ((rc = copy_data(im, db, a, &info, old_major)) != 0)
             goto out;
     } else {
-        if (!im->is_npy && (rc = raw_source(im, NULL)) != 0)
-            goto out;
         ba_array_spec spec = im->spec;
         spec.dtype = im->src.dtype;
         spec.ndim = im->src.ndim;
