@@ -502,7 +502,14 @@ int store_txn_blocks_cut(struct store_txn *tx, const struct store_array *a, uint
                 .zero = 1, .payload_off = STORE_BLK_HDR, .value_len = STORE_BLK_HDR};
             store_enc_fill(tomb, &z, tx->seq);
             MDB_val tv = {STORE_BLK_HDR, tomb};
-            rc = mdb_cursor_put(cur, &key, &tv, MDB_CURRENT);
+            /* A copy of the key: the cursor's points into the leaf page, which LMDB
+             * rewrites (deletes the node, then adds it back under this key) when the
+             * value changes size; a page already dirty in this transaction is changed
+             * in place, so the key it read back would be other bytes. */
+            unsigned char kc[STORE_KEY_LEN];
+            memcpy(kc, key.mv_data, STORE_KEY_LEN);
+            MDB_val kv = {STORE_KEY_LEN, kc};
+            rc = mdb_cursor_put(cur, &kv, &tv, MDB_CURRENT);
             if (rc) {
                 rc = store_err_mdb(st, rc, "cutting blocks");
                 break;
