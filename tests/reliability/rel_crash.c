@@ -12,7 +12,7 @@
  * and does one of (chosen from the seed and v alone): a rewrite of a range spanning up
  * to 8 blocks of one array; an append; a resize (shrinks, growths, a shrink and a
  * regrow in one transaction); several of those in all arrays at once; a big rewrite
- * of 8-16 MiB (a 4 MiB pager budget makes it spill); or a small rewrite followed, after
+ * of 4-12 MiB (a 2 MiB pager budget makes it spill); or a small rewrite followed, after
  * the commit, by ba_db_compact() to the side directory "compact". Element p of an
  * array, when version w wrote it, holds val(array, w, p); everything else is zero. The
  * arrays: "rawC" u4 (rows, 1024) C order uncompressed, "zstdC" f8 1-D zstd, "zstdF" i2
@@ -26,6 +26,8 @@
  * compact, or just after a version begins; and records the phase the writer was in.
  * The kill moment relative to the writer's progress depends on timing; the plans, the
  * strategies and the delays depend only on the seed (printed).
+ *
+ * Writers alternate between the two pager backends unless --backend names one.
  *
  *   rel_crash [--long] [--seed N] [--backend uffd|sigsegv] [KILLS]
  */
@@ -61,13 +63,13 @@ struct arr_def {
 };
 
 static const struct arr_def defs[NARR] = {
-    {"rawC", "<u4", 'C', 4, BA_CODEC_NONE, 0, 64u << 10, 2, 1024, 4096, 256, 64},
+    {"rawC", "<u4", 'C', 4, BA_CODEC_NONE, 0, 64u << 10, 2, 1024, 2048, 256, 64},
     {"zstdC", "<f8", 'C', 8, BA_CODEC_ZSTD, 0, 64u << 10, 1, 1, 1u << 20, 65536, 100000},
     {"zstdF", "<i2", 'F', 2, BA_CODEC_ZSTD, BA_FILTER_SHUFFLE, 16u << 10, 2, 64, 32768, 4096, 3000},
 };
 
-#define RAW_BIG_ROWS 2048u /* a big version grows rawC to at least this (8 MiB) */
-#define WRITER_RAM   (4ull << 20)
+#define RAW_BIG_ROWS 1024u /* a big version grows rawC to at least this (4 MiB) */
+#define WRITER_RAM   (2ull << 20)
 
 /* The value of element p (memory order) of array k as version w writes it. */
 static void val_store(int k, uint64_t w, uint64_t p, void *dst)
@@ -224,7 +226,7 @@ static void plan_make(uint64_t seed, uint64_t v, const uint64_t *rows_in, struct
         plan_rewrite(pl, &r, k, rows);
         break;
     case PK_BIG:
-        /* 8-16 MiB of rawC and all of zstdC rewritten: spills with a 4 MiB budget. */
+        /* 4-8 MiB of rawC and all of zstdC rewritten: spills with a 2 MiB budget. */
         if (rows[0] < RAW_BIG_ROWS) {
             add_step(pl, ST_RESIZE, 0, RAW_BIG_ROWS, 0);
             rows[0] = RAW_BIG_ROWS;
@@ -509,6 +511,7 @@ struct driver {
     unsigned kills, exits_by_strategy[KS_N], phase_counts[6];
     unsigned unacked_durable, compact_ignored, compact_valid, big_kills_after_spill;
     uint64_t versions_checked;
+    double run_s, check_s;
 };
 
 static void on_msg(struct driver *d, const struct msg *m)
@@ -730,7 +733,10 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     struct rel_opts ro = {.seed = 20240607};
     rel_parse_args(argc, argv, &ro, "[KILLS]");
-    unsigned kills = ro.extra ? (unsigned)strtoul(ro.extra, NULL, 10) : ro.long_mode ? 500 : 50;
+    unsigned kills = ro.extra          ? (unsigned)strtoul(ro.extra, NULL, 10)
+                     : ro.long_mode    ? 500
+                     : rel_sanitized() ? 20 /* each kill costs several times more */
+                                       : 50;
     struct driver d;
     memset(&d, 0, sizeof d);
     d.seed = ro.seed;
@@ -741,7 +747,7 @@ int main(int argc, char **argv)
     model_init(&d.m);
     model_init(&d.mc);
     printf("crash consistency: %u kills, seed %llu, backend %s, writer budget %llu MiB, in %s\n",
-           kills, (unsigned long long)d.seed, rel_backend_name(d.backend),
+           kills, (unsigned long long)d.seed, ro.backend ? rel_backend_name(d.backend) : "both",
            (unsigned long long)(WRITER_RAM >> 20), d.dir);
     uint64_t ks = d.seed ^ 0x6b696c6cull;
     double t0 = rel_now();
@@ -762,9 +768,12 @@ int main(int argc, char **argv)
             delay_us = rel_below(&ks, 3000);
             break;
         }
+        double tr = rel_now();
         d.acked = d.m.v; /* the new writer starts from the checked version */
         d.last_kind = 0;
         d.last_v = 0;
+        if (!ro.backend) /* both backends, alternately */
+            d.backend = i % 2 ? BA_PAGER_SIGSEGV : BA_PAGER_UFFD;
         int fd;
         pid_t pid = spawn_writer(&d, &fd);
         static int (*const wants[KS_N])(struct driver *, const struct msg *) = {
@@ -787,12 +796,16 @@ int main(int argc, char **argv)
         d.phase_counts[d.last_kind < 6 ? d.last_kind : 0]++;
         if (d.last_kind == MSG_FILLED && plan_kind(d.seed, d.last_v) == PK_BIG)
             d.big_kills_after_spill++;
+        double tc = rel_now();
         check_after_kill(&d);
+        d.run_s += tc - tr;
+        d.check_s += rel_now() - tc;
     }
     printf("%u kills in %.1f s; the database went through %llu versions; %llu versions checked "
            "byte for byte (%u durable but unacknowledged)\n",
            d.kills, rel_now() - t0, (unsigned long long)d.m.v,
            (unsigned long long)d.versions_checked, d.unacked_durable);
+    printf("time: %.1f s running writers, %.1f s checking\n", d.run_s, d.check_s);
     printf("kill moments:");
     for (int s = 0; s < KS_N; s++)
         printf(" %s %u%s", strategy_names[s], d.exits_by_strategy[s], s + 1 < KS_N ? "," : "\n");
