@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 
@@ -125,6 +127,18 @@ struct store_txn_arr *store_txn_arr_get(struct store_txn *tx, uint64_t id, int *
 }
 
 /* ---- begin / commit / abort ------------------------------------------------------------------ */
+
+/* Nonzero when the filesystem holding path has (next to) no room left for this process:
+ * less than 16 MiB, the most a short write at the end of a commit can leave (ext4 keeps
+ * a little back for delayed allocation). */
+static int fs_full(const char *path)
+{
+    struct statvfs sv;
+    if (statvfs(path, &sv))
+        return 0;
+    uint64_t avail = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+    return avail * sv.f_frsize < (16u << 20);
+}
 
 int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct store_txn **out)
 {
@@ -279,8 +293,14 @@ int store_txn_commit(struct store_txn *tx, uint64_t *seq_out)
     }
     rc = mdb_txn_commit(tx->txn);
     tx->txn = NULL; /* freed by LMDB whatever the outcome */
+    if (rc == EIO && fs_full(st->path)) {
+        /* LMDB reports a short write (what pwritev does on a full filesystem) as EIO;
+         * the caller must hear ENOSPC to know that freeing space helps. */
+        rc = ba_error_set(-ENOSPC, "%s: committing: the filesystem is full", st->path);
+        txn_free(tx);
+        return rc;
+    }
     if (rc) {
-        /* LMDB reports a short write (what pwritev does on a full filesystem) as EIO. */
         rc = store_err_mdb(st, rc,
                            rc == EIO ? "committing (LMDB reports a short write as EIO: is the "
                                        "filesystem full?)"
