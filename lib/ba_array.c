@@ -690,7 +690,7 @@ BA_API int ba_array_append(ba_array *a, const void *data, int ndim, const int64_
                             "axis but axis %d must match)",
                             a->sa.name, s2, s1, major);
     }
-    int64_t nshape[BA_MAX_DIMS];
+    int64_t nshape[BA_MAX_DIMS] = {0};
     memcpy(nshape, a->sa.shape, (size_t)nd * sizeof *nshape);
     int64_t nb = -1;
     if (!__builtin_add_overflow(nshape[major], count, &nshape[major]))

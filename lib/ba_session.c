@@ -292,7 +292,8 @@ static void session_invalidate(struct ba_session *s, uint64_t since, struct ba_s
     for (struct ba_array *a = s->arrays; a; a = a->next)
         if (a->sa.id && !(a->state & ARR_STALE))
             idx[narr++] = a;
-    qsort(idx, narr, sizeof *idx, array_cmp_id);
+    if (narr)
+        qsort(idx, narr, sizeof *idx, array_cmp_id);
     for (size_t i = 0; i < cv.n; i++) {
         const struct store_change *c = &cv.v[i];
         if (c->seq == skip_seq)
@@ -746,7 +747,7 @@ fail:
 static int commit_finish(struct commit *c)
 {
     struct ba_session *s = c->s;
-    struct ba_snapref *nw, *old;
+    struct ba_snapref *nw = NULL, *old;
     /* A failure here leaves the session behind its own durable commit: worth a few
      * tries (an allocation failure or a reader slot may well clear). */
     int rc = 0;
