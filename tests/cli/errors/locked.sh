@@ -13,7 +13,7 @@ wait_for() {
     while [ ! -e "$1" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 }
 mkfifo fifo
-py gatedfeed fifo b.raw fed go &
+/usr/bin/python3 "$CLI_TESTS/npyutil.py" gatedfeed fifo b.raw fed go &
 "$BIGARRAY" append db a fifo --dtype i4 --shape 10,10 2>slow.err &
 slow=$!
 wait_for fed

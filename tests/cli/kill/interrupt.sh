@@ -15,7 +15,9 @@ stalled_import() { # signal, bigarray args...
     sig=$1
     shift
     rm -f fed
-    py slowfeed fifo 64 fed &
+    # python3 itself in the background (not the py function, whose subshell would
+    # be what $! names), so that killing $feeder ends the writer.
+    /usr/bin/python3 "$CLI_TESTS/npyutil.py" slowfeed fifo 64 fed &
     feeder=$!
     "$BIGARRAY" "$@" &
     pid=$!
