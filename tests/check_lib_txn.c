@@ -111,6 +111,31 @@ START_TEST(test_isolation_reader_keeps_snapshot_after_eviction)
 }
 END_TEST
 
+START_TEST(test_boundary_with_no_array_open)
+{
+    /* A session that opened nothing moves past others' commits (UBSan once caught a
+     * qsort of an empty index here). */
+    struct tl_db t;
+    setup_db(&t, "txn-empty", _i, 2, 0);
+    ba_session *r, *w;
+    TL_OK(ba_session_begin(t.db, &r));
+    TL_OK(ba_session_begin(t.db, &w));
+    ba_array *wa = open_array(w, "a");
+    write_blocks(wa, 0, 1, 5);
+    TL_OK(ba_session_commit(w));
+    TL_OK(ba_session_abort(r));
+    TL_OK(ba_session_commit(r));
+    ck_assert_uint_eq(ba_session_snapshot(r), ba_session_snapshot(w));
+    ba_array *ra = open_array(r, "a");
+    expect_blocks(ra, 0, 1, 5);
+    ba_array_close(ra);
+    ba_array_close(wa);
+    ba_session_end(r);
+    ba_session_end(w);
+    tl_db_close(&t);
+}
+END_TEST
+
 /* ---- conflicts ---------------------------------------------------------------------------- */
 
 START_TEST(test_conflict_same_block_loser_retries)
@@ -983,6 +1008,7 @@ static Suite *lib_txn_suite(void)
     TCase *tc = tcase_create("isolation");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_isolation_reader_keeps_snapshot_after_eviction, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_boundary_with_no_array_open, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_conflict_same_block_loser_retries, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_disjoint_blocks_do_not_conflict, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_concurrent_resizes_conflict, 0, TL_NBACKENDS);
