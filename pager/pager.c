@@ -785,7 +785,8 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
             if ((r = block_load(pg, f, blkno, ctx)))
                 break;
         } else if (block_busy(b)) {
-            pthread_cond_wait(&pg->cv, &pg->lock);
+            if (!(b->state == BS_LOADING && (b->flags & BF_RA_LOAD) && ra_help(pg)))
+                pthread_cond_wait(&pg->cv, &pg->lock);
         } else if (b->state == BS_SPILLED) {
             in_ram = 0;
             if ((r = unspill_block(pg, b, FG_SPILL | FG_OVERCOMMIT | FG_WAIT))) {

@@ -265,7 +265,8 @@ void frame_free(struct pager *pg, struct pager_pool *p, uint32_t frame)
 {
     if (pg->ram_used > pg->ram_limit || vec_push(&p->free_pop, frame))
         frame_release(pg, p, frame);
-    pthread_cond_broadcast(&pg->cv);
+    if (pg->nwait_frame) /* waking faults that wait for a block would be spurious */
+        pthread_cond_broadcast(&pg->cv);
 }
 
 uint64_t frames_release_free(struct pager *pg, const struct pager_pool *keep, uint64_t bytes)

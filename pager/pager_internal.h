@@ -198,6 +198,7 @@ struct pager {
     uint64_t ram_used;    /* bytes of populated frames (free or in use) */
     uint64_t dirty_bytes; /* dirty blocks, in RAM or spilled */
     uint64_t overcommits; /* frames taken past the budget (nothing evictable) */
+    unsigned nwait_frame; /* threads waiting in frame_get() for a frame */
     struct pager_pool *pools[PAGER_NPOOLS];
     struct pager_block *hand; /* CLOCK hand: next block it looks at */
     uint64_t nring;           /* blocks in the ring */
@@ -370,6 +371,9 @@ void ra_stop(struct pager *pg);
 /* A fault through m touched blkno of f (lock held): detect streams, queue loads ahead.
  * hit: the block had been loaded ahead. */
 void ra_on_fault(struct pager_file *f, uint64_t blkno, const struct pager_mapping *m, int hit);
+/* A fault about to wait for a block loaded ahead: run a queued readahead job in the
+ * meantime (lock held, dropped for the load). Returns 1 if it ran one. */
+int ra_help(struct pager *pg);
 /* Forget f's queued jobs and wait for its running ones (lock held; may wait). */
 void ra_file_drain(struct pager_file *f);
 

@@ -128,7 +128,9 @@ int frame_get(struct pager *pg, struct pager_pool *pool, unsigned how, uint32_t 
         }
         if (!(how & FG_WAIT))
             return -ENOMEM;
+        pg->nwait_frame++;
         pthread_cond_wait(&pg->cv, &pg->lock);
+        pg->nwait_frame--;
         spill_failed = 0;
     }
 }
