@@ -53,6 +53,7 @@ BA_API void ba_db_options_init(ba_db_options *o)
     memset(o, 0, sizeof *o);
     o->size = sizeof *o;
     o->pager = BA_PAGER_AUTO;
+    o->lock_timeout_ms = -1;
 }
 
 /* Read the caller's options, tolerating an older (smaller) struct. */
@@ -139,6 +140,7 @@ BA_API int ba_db_open(const char *path, const ba_db_options *opts, ba_db **out)
                ((o.flags & BA_DB_NOSYNC) ? STORE_NOSYNC : 0);
     so.map_size = o.map_size;
     so.max_readers = o.max_readers;
+    so.lock_timeout_ms = o.lock_timeout_ms;
     rc = store_open(path, &so, &db->store);
     if (rc) {
         rc = ba_error_pass(rc, "cannot open database '%s': %s", path, ba_strerror(rc));

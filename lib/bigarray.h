@@ -239,15 +239,18 @@ typedef struct ba_array ba_array;
 #define BA_DB_NOREADAHEAD 0x8u /**< do not load blocks ahead of sequential access */
 
 typedef struct ba_db_options {
-    size_t size;           /**< sizeof(ba_db_options) */
-    unsigned flags;        /**< BA_DB_* */
-    int pager;             /**< BA_PAGER_* */
-    uint64_t ram_limit;    /**< bytes of RAM for cached and dirty blocks; 0 = BIGARRAY_RAM_LIMIT
+    size_t size;             /**< sizeof(ba_db_options) */
+    unsigned flags;          /**< BA_DB_* */
+    int pager;               /**< BA_PAGER_* */
+    uint64_t ram_limit;      /**< bytes of RAM for cached and dirty blocks; 0 = BIGARRAY_RAM_LIMIT
                                 if set, else half of min(physical RAM, cgroup limit) */
-    const char *spill_dir; /**< where dirty blocks beyond ram_limit go; NULL = BIGARRAY_SPILL_DIR,
+    const char *spill_dir;   /**< where dirty blocks beyond ram_limit go; NULL = BIGARRAY_SPILL_DIR,
                                 else $TMPDIR, else /var/tmp */
-    uint64_t map_size;     /**< initial LMDB map size in bytes; 0 = 1 TiB. Grows on demand. */
-    unsigned max_readers;  /**< LMDB reader slots (sessions, all processes); 0 = 1024 */
+    uint64_t map_size;       /**< initial LMDB map size in bytes; 0 = 1 TiB. Grows on demand. */
+    unsigned max_readers;    /**< LMDB reader slots (sessions, all processes); 0 = 1024 */
+    int64_t lock_timeout_ms; /**< how long a commit waits while another process commits:
+                                  < 0 = as long as it takes (the default), 0 = not at all;
+                                  then the commit fails with #BA_EBUSY, changes kept */
 } ba_db_options;
 
 /** Fill o with defaults (and o->size). */
@@ -349,7 +352,8 @@ BA_API void ba_session_end(ba_session *s);
 
 /** Commit the session's changes atomically and durably, then move to the newest
  * snapshot. Returns 0; #BA_ECONFLICT (nothing written, changes kept: abort and
- * redo); #BA_EREADONLY; -ENOSPC, -EIO, -ENOMEM, #BA_EFULL (nothing written, changes
+ * redo); #BA_EREADONLY; #BA_EBUSY (another process commits: see lock_timeout_ms), -ENOSPC,
+ * -EIO, -ENOMEM, #BA_EFULL (nothing written, changes
  * kept: retry or abort); #BA_EFAILED (an earlier failure; abort). In one rare case
  * the changes were committed durably but the session could not move to the new
  * snapshot: the session then fails with #BA_EFAILED and a message saying so, and an

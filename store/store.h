@@ -54,12 +54,14 @@ struct store_txn;
 #define STORE_WRITEMAP 0x8u /* MDB_WRITEMAP (see docs/format.md for the trade-off) */
 
 struct store_opts {
-    size_t size;          /* sizeof(struct store_opts) */
-    unsigned flags;       /* STORE_* */
-    uint64_t map_size;    /* initial map size; 0 = 1 TiB */
-    unsigned max_readers; /* 0 = 1024 */
-    uint64_t change_keep; /* change records kept (newest N commits); 0 = 100000 */
-    unsigned workers;     /* threads compressing batches; 0 = number of CPUs */
+    size_t size;             /* sizeof(struct store_opts) */
+    unsigned flags;          /* STORE_* */
+    uint64_t map_size;       /* initial map size; 0 = 1 TiB */
+    unsigned max_readers;    /* 0 = 1024 */
+    uint64_t change_keep;    /* change records kept (newest N commits); 0 = 100000 */
+    unsigned workers;        /* threads compressing batches; 0 = number of CPUs */
+    int64_t lock_timeout_ms; /* how long store_txn_begin() waits for another process's
+                                writer: < 0 forever (store_opts_init), 0 not at all */
 };
 
 void store_opts_init(struct store_opts *o);
@@ -175,7 +177,11 @@ int store_changes(struct store_snap *sn, uint64_t since,
 /* Begin a write transaction checked against base seq `base` (the writer's snapshot).
  * bytes_hint is an upper bound of the raw bytes the transaction will write; the map
  * is grown first if it may not hold them. Blocks other writers (process-wide and
- * across processes) until commit/abort. Returns 0, BA_EREADONLY, BA_EFULL, -errno. */
+ * across processes) until commit/abort. Writers of all processes take an flock() on
+ * writer.lock in the database directory before LMDB's own write lock, so a writer
+ * busy in another process is noticed without blocking inside LMDB: after
+ * lock_timeout_ms the call fails with BA_EBUSY. Returns 0, BA_EREADONLY, BA_EFULL,
+ * BA_EBUSY, -errno. */
 int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct store_txn **out);
 
 /* The seq this transaction will commit as. */

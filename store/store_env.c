@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_internal.h"
@@ -244,6 +246,52 @@ void store_opts_init(struct store_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->size = sizeof *o;
+    o->lock_timeout_ms = -1;
+}
+
+/* The inter-process writer lock. LMDB's own write lock is a mutex in lock.mdb that
+ * cannot be tried, so a writer busy in another process would block mdb_txn_begin()
+ * for as long as that process takes. Every bigarray writer first takes an flock() on
+ * writer.lock (released by the kernel if the process dies), which can be tried and
+ * timed out. A foreign LMDB writer (mdb_load, ...) does not take it; then
+ * mdb_txn_begin() still waits for LMDB's lock. */
+int store_writer_lock(struct store *st)
+{
+    if (st->wlock_fd < 0)
+        return 0;
+    if (st->lock_timeout_ms < 0) {
+        while (flock(st->wlock_fd, LOCK_EX) != 0)
+            if (errno != EINTR)
+                return ba_error_set(-errno, "%s: locking writer.lock: %s", st->path,
+                                    strerror(errno));
+        return 0;
+    }
+    uint64_t start = ba_now_ns();
+    uint64_t limit = (uint64_t)st->lock_timeout_ms * 1000000u;
+    long nap_us = 500;
+    for (;;) {
+        if (flock(st->wlock_fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return ba_error_set(-errno, "%s: locking writer.lock: %s", st->path, strerror(errno));
+        uint64_t waited = ba_now_ns() - start;
+        if (waited >= limit)
+            return ba_error_set(BA_EBUSY,
+                                "%s: locked: another process is writing (waited %lld ms for it)",
+                                st->path, (long long)st->lock_timeout_ms);
+        uint64_t left_us = (limit - waited) / 1000u;
+        struct timespec ts = {
+            0, 1000 * (long)((uint64_t)nap_us < left_us ? (uint64_t)nap_us : left_us)};
+        nanosleep(&ts, NULL);
+        if (nap_us < 20000)
+            nap_us *= 2;
+    }
+}
+
+void store_writer_unlock(struct store *st)
+{
+    if (st->wlock_fd >= 0)
+        flock(st->wlock_fd, LOCK_UN);
 }
 
 const char *store_path(const struct store *st)
@@ -528,6 +576,8 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
         return ba_error_set(-ENOMEM, "no memory for a store");
     }
     st->flags = o->flags;
+    st->wlock_fd = -1;
+    st->lock_timeout_ms = o->lock_timeout_ms;
     st->change_keep = o->change_keep ? o->change_keep : STORE_DEFAULT_KEEP;
     st->class_steps = 8;
     const char *cls = getenv("BIGARRAY_STORE_CLASSES"); /* benchmark knob, see format.md */
@@ -601,6 +651,20 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
     st->psize = ms.ms_psize;
     int dead = 0;
     mdb_reader_check(st->env, &dead);
+    if (!(o->flags & STORE_RDONLY)) {
+        char *lp = NULL;
+        if (asprintf(&lp, "%s/writer.lock", path) < 0) {
+            rc = ba_error_set(-ENOMEM, "no memory");
+            goto fail_reg;
+        }
+        st->wlock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (st->wlock_fd < 0) {
+            rc = ba_error_set(-errno, "%s: %s", lp, strerror(errno));
+            free(lp);
+            goto fail_reg;
+        }
+        free(lp);
+    }
 
     rc = db_attach(st);
     if (rc == BA_ENOTFOUND) {
@@ -619,6 +683,8 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
     return 0;
 
 fail_reg:
+    if (st->wlock_fd >= 0)
+        close(st->wlock_fd);
     registry_remove(st->dev, st->ino);
 fail_env:
     mdb_env_close(st->env);
@@ -642,6 +708,8 @@ void store_close(struct store *st)
     store_cctx_free(&st->wcctx);
     free(st->wbuf);
     mdb_env_close(st->env);
+    if (st->wlock_fd >= 0)
+        close(st->wlock_fd);
     registry_remove(st->dev, st->ino);
     pthread_mutex_destroy(&st->write_lock);
     pthread_rwlock_destroy(&st->map_lock);

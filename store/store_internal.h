@@ -260,6 +260,8 @@ struct store {
     uint64_t dev, ino; /* identity of data.mdb for the open registry */
 
     pthread_mutex_t write_lock;
+    int wlock_fd;            /* writer.lock (flock), -1 when read-only */
+    int64_t lock_timeout_ms; /* < 0: wait forever */
     pthread_rwlock_t map_lock;
     int grow_wanted; /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
 
@@ -322,6 +324,11 @@ int store_map_adopt(struct store *st);
 /* Under write_lock, before the LMDB write txn: grow the map for `hint` more bytes, or
  * double it after a transaction hit MDB_MAP_FULL. Returns 0 or BA_EFULL. */
 int store_map_prepare(struct store *st, uint64_t hint);
+
+/* Take / release the inter-process writer lock (flock on writer.lock) under write_lock.
+ * Returns 0 or BA_EBUSY after st->lock_timeout_ms. */
+int store_writer_lock(struct store *st);
+void store_writer_unlock(struct store *st);
 
 /* Read a u64 meta value ("seq", "next_id") in txn. */
 int store_meta_u64(struct store *st, MDB_txn *txn, const char *key, uint64_t *out);

@@ -155,6 +155,12 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
                             st->path);
     }
     tx->st = st;
+    rc = store_writer_lock(st);
+    if (rc) {
+        pthread_mutex_unlock(&st->write_lock);
+        free(tx);
+        return rc;
+    }
     rc = store_map_prepare(st, bytes_hint);
     if (rc)
         goto fail;
@@ -188,6 +194,7 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
 fail:
     if (tx->txn)
         mdb_txn_abort(tx->txn);
+    store_writer_unlock(st);
     pthread_mutex_unlock(&st->write_lock);
     free(tx);
     return rc;
@@ -200,6 +207,7 @@ uint64_t store_txn_seq(const struct store_txn *tx)
 
 static void txn_free(struct store_txn *tx)
 {
+    store_writer_unlock(tx->st);
     pthread_mutex_unlock(&tx->st->write_lock);
     free(tx->arrs);
     free(tx->blks);

@@ -708,6 +708,58 @@ START_TEST(test_store_killed_writer_leaves_one_whole_commit)
 }
 END_TEST
 
+/* A writer in another process holds the writer lock: a begin with a lock timeout
+ * fails with BA_EBUSY after about that long, and succeeds once the writer is done. */
+START_TEST(test_store_txn_begin_times_out_while_another_process_writes)
+{
+    char *dir = tu_mkdtemp("stlock");
+    struct store *st = open_st(dir, 0);
+    store_close(st);
+    int up[2], down[2];
+    ck_assert_int_eq(pipe(up), 0);
+    ck_assert_int_eq(pipe(down), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct store *cst;
+        struct store_txn *tx;
+        char ch = 'x';
+        if (store_open(dir, NULL, &cst) || store_txn_begin(cst, 0, 0, &tx))
+            _exit(1);
+        if (write(up[1], &ch, 1) != 1 || read(down[0], &ch, 1) != 1)
+            _exit(2);
+        store_txn_abort(tx);
+        store_close(cst);
+        _exit(0);
+    }
+    char ch;
+    ck_assert_int_eq(read(up[0], &ch, 1), 1);
+    struct store_opts o;
+    store_opts_init(&o);
+    o.lock_timeout_ms = 150;
+    ck_assert_int_eq(store_open(dir, &o, &st), 0);
+    struct store_txn *tx = NULL;
+    uint64_t t0 = ba_now_ns();
+    ck_assert_int_eq(store_txn_begin(st, 0, 0, &tx), BA_EBUSY);
+    uint64_t waited_ms = (ba_now_ns() - t0) / 1000000u;
+    ck_assert_msg(waited_ms >= 150, "gave up after %llu ms", (unsigned long long)waited_ms);
+    ck_assert_ptr_null(tx);
+    ck_assert_ptr_nonnull(strstr(ba_error_msg(), "locked"));
+    ck_assert_int_eq(write(down[1], "g", 1), 1);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    ck_assert_int_eq(store_txn_begin(st, 0, 0, &tx), 0);
+    store_txn_abort(tx);
+    store_close(st);
+    close(up[0]);
+    close(up[1]);
+    close(down[0]);
+    close(down[1]);
+    tu_rmtree(dir);
+}
+END_TEST
+
 static Suite *store_txn_suite(void)
 {
     Suite *s = suite_create("store_txn");
@@ -731,6 +783,7 @@ static Suite *store_txn_suite(void)
     tcase_add_test(tc, test_store_processes_commit_counters_without_lost_update);
     tcase_add_test(tc, test_store_map_grown_by_other_process_is_adopted);
     tcase_add_test(tc, test_store_killed_writer_leaves_one_whole_commit);
+    tcase_add_test(tc, test_store_txn_begin_times_out_while_another_process_writes);
     suite_add_tcase(s, tc);
     return s;
 }

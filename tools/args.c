@@ -17,18 +17,16 @@ enum {
     GOPT_QUIET,
     GOPT_RAM_LIMIT,
     GOPT_PAGER,
+    GOPT_LOCK_WAIT,
     GOPT_JSON,
     GOPT_NOSYNC,
 };
 
 static const struct cli_opt global_opts[] = {
-    {"help", 'h', 0, GOPT_HELP},
-    {"quiet", 'q', 0, GOPT_QUIET},
-    {"ram-limit", 0, 1, GOPT_RAM_LIMIT},
-    {"pager", 0, 1, GOPT_PAGER},
-    {"json", 0, 0, GOPT_JSON},
-    {"nosync", 0, 0, GOPT_NOSYNC},
-    {NULL, 0, 0, 0},
+    {"help", 'h', 0, GOPT_HELP},         {"quiet", 'q', 0, GOPT_QUIET},
+    {"ram-limit", 0, 1, GOPT_RAM_LIMIT}, {"pager", 0, 1, GOPT_PAGER},
+    {"lock-wait", 0, 1, GOPT_LOCK_WAIT}, {"json", 0, 0, GOPT_JSON},
+    {"nosync", 0, 0, GOPT_NOSYNC},       {NULL, 0, 0, 0},
 };
 
 void cli_args_init(struct cli_args *p, struct cli *c, const struct cli_opt *opts, int argc,
@@ -107,6 +105,22 @@ static int apply_global(struct cli_args *p, const struct cli_opt *o, const char 
             return CLI_ARGS_ERROR;
         }
         return 0;
+    case GOPT_LOCK_WAIT: {
+        if (!arg)
+            return CLI_ARGS_ERROR;
+        if (strcmp(arg, "inf") == 0 || strcmp(arg, "forever") == 0) {
+            c->lock_wait_ms = -1;
+            return 0;
+        }
+        char *end;
+        double s = strtod(arg, &end);
+        if (end == arg || *end || !(s >= 0) || s > 1e9) {
+            cli_usage(c, "--lock-wait: '%s' is not a number of seconds (or 'inf')", arg);
+            return CLI_ARGS_ERROR;
+        }
+        c->lock_wait_ms = (int64_t)(s * 1000.0);
+        return 0;
+    }
     case GOPT_PAGER:
         if (!arg)
             return CLI_ARGS_ERROR;

@@ -45,8 +45,9 @@ struct cli_cmd {
 /* Options shared by every command, and the command being run. */
 struct cli {
     const struct cli_cmd *cmd;
-    uint64_t ram_limit; /* 0 = the library's default */
-    int pager;          /* BA_PAGER_* */
+    uint64_t ram_limit;   /* 0 = the library's default */
+    int pager;            /* BA_PAGER_* */
+    int64_t lock_wait_ms; /* how long a commit waits for another process's; < 0 forever */
     int nosync;
     int quiet;
     int json;

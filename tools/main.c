@@ -15,7 +15,9 @@
     "  -h, --help          show this help\n"                                                       \
     "  -q, --quiet         no progress bar\n"                                                      \
     "  --ram-limit SIZE    RAM for cached and dirty blocks (e.g. 512M, 4G)\n"                      \
-    "  --pager P           pager backend: uffd, sigsegv or auto\n"
+    "  --pager P           pager backend: uffd, sigsegv or auto\n"                                 \
+    "  --lock-wait SECS    how long a commit waits while another process commits\n"                \
+    "                      (default 10; 0 = fail at once; inf = as long as it takes)\n"
 
 static const struct cli_cmd commands[] = {
     {"create", cmd_create, CLI_F_WRITE, "DB NAME --dtype T --shape S [options]",
@@ -135,6 +137,7 @@ int main(int argc, char **argv)
 {
     struct cli c;
     memset(&c, 0, sizeof c);
+    c.lock_wait_ms = 10000;
     c.pager = BA_PAGER_AUTO;
 
     /* Global options before the command: the same parser, with no command. */
@@ -151,7 +154,9 @@ int main(int argc, char **argv)
             break;
         /* Parse exactly this option (and its value) with the shared parser. */
         p.i = i;
-        p.argc = i + 1 + (strcmp(a, "--ram-limit") == 0 || strcmp(a, "--pager") == 0);
+        p.argc = i + 1 +
+                 (strcmp(a, "--ram-limit") == 0 || strcmp(a, "--pager") == 0 ||
+                  strcmp(a, "--lock-wait") == 0);
         if (p.argc > argc)
             p.argc = argc;
         const char *arg;

@@ -81,6 +81,7 @@ int cli_db_open(const struct cli *c, const char *path, unsigned how, ba_db **out
         o.flags |= BA_DB_NOSYNC;
     o.pager = c->pager;
     o.ram_limit = c->ram_limit;
+    o.lock_timeout_ms = c->lock_wait_ms;
     int rc = ba_db_open(path, &o, out);
     if (rc != 0) {
         *out = NULL;

@@ -1,7 +1,9 @@
 # A database in use by other writers. Two imports into one array at once: the later
-# commit fails with a conflict and changes nothing. A writer holding LMDB's write
-# lock: readers go on, a command that commits waits for the lock (LMDB has no
-# try-lock, so there is no error to give; `timeout` shows the wait).
+# commit fails with a conflict and changes nothing. A bigarray writer busy in another
+# process (it holds writer.lock; flock(1) stands in for it): a command that commits
+# waits --lock-wait seconds, then fails with a one-line error and changes nothing.
+# A foreign LMDB writer (mdb_load) does not take writer.lock: readers go on, and a
+# command that commits waits inside LMDB (`timeout` shows the wait).
 . "$CLI_TESTS/common.sh"
 need_numpy
 py make a.npy '<i4' 1000,10 C 1
@@ -24,6 +26,16 @@ echo "the slower append: exit $?"
 cat slow.err
 py concat want.npy 0 a.npy c.npy
 bigarray export db a got.npy && echo "a: $(py equal want.npy got.npy)"
+
+flock -o db/writer.lock sleep 30 &
+holder=$!
+while flock -n db/writer.lock true; do sleep 0.05; done
+try bigarray --lock-wait 0.5 set db a : 0
+try bigarray get db a '0, 0:3'
+pkill -P $holder sleep
+wait $holder 2>/dev/null
+try bigarray --lock-wait 0.5 set db a '0, 0:2' 5
+try bigarray get db a '0, 0:3'
 
 command -v mdb_load >/dev/null || skip "mdb_load (lmdb-utils) is missing for the lock test"
 mkfifo in
