@@ -526,14 +526,18 @@ void pager_file_close(struct pager_file *f)
     f->closing = 1;
     ra_file_drain(f);
     pager_file_wait_idle(f, 0, UINT64_MAX, 1);
-    struct pager_block **arr;
-    long k = index_collect(f, 0, UINT64_MAX, &arr);
-    for (long i = 0; i < k; i++) {
-        arr[i]->flags = 0;
-        pager_block_drop(pg, arr[i]);
-        pager_block_free_if_unused(arr[i]);
+    /* Straight from the index, without collecting the blocks into an allocated array:
+     * a destructor must work when memory is short (an allocation failure here used to
+     * leave the blocks in the pool with their file freed). Dropped blocks are unmapped,
+     * absent and flagless, so each is freed and unlinked from its bucket. */
+    for (uint64_t i = 0; i < f->nbuckets; i++) {
+        struct pager_block *b;
+        while ((b = f->buckets[i])) {
+            b->flags = 0;
+            pager_block_drop(pg, b);
+            pager_block_free_if_unused(b);
+        }
     }
-    free(arr);
     assert(f->nblocks == 0 && f->ndirty == 0);
     index_destroy(f);
     if (f->prev)
