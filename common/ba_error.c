@@ -14,6 +14,8 @@
 static _Thread_local char tls_msg[512];
 static _Thread_local int tls_code;
 
+static void error_vset(int code, const char *fmt, va_list ap) BA_PRINTF(2, 0);
+
 static void error_vset(int code, const char *fmt, va_list ap)
 {
     int saved = errno;

@@ -143,11 +143,13 @@ int store_shape_validate(uint32_t ndim, const int64_t *shape, uint32_t itemsize,
         if (shape[i] < 0)
             return ba_error_set(BA_ESHAPE, "negative extent %lld on axis %u", (long long)shape[i],
                                 i);
+        /* The nonzero extents must multiply to at most 2^63 bytes even when another
+         * extent is 0: strides of a view are products of them (numpy refuses too). */
         if (shape[i] == 0)
             zero = 1;
-        else if (!zero && n > (UINT64_C(1) << 63) / (uint64_t)shape[i])
+        else if (n > (UINT64_C(1) << 63) / (uint64_t)shape[i])
             return ba_error_set(BA_ESHAPE, "array larger than 2^63 bytes");
-        else if (!zero)
+        else
             n *= (uint64_t)shape[i];
     }
     if (nbytes)
