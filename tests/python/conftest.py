@@ -17,6 +17,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "worker.py")
 
 
+UNDER_TSAN = os.environ.get("BA_SANITIZE") == "thread"
+
+
+def skip_uffd_under_tsan(pager):
+    if pager == "uffd" and UNDER_TSAN:
+        pytest.skip("TSan cannot see the kernel's ordering of userfaultfd faults")
+
+
 @pytest.fixture
 def dbpath(tmp_path):
     return str(tmp_path / "t.db")

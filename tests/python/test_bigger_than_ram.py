@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import bigarray
+from conftest import skip_uffd_under_tsan
 
 RAM = 16 << 20
 N = 4 * RAM // 8  # float64 elements: 64 MiB
@@ -14,6 +15,7 @@ N = 4 * RAM // 8  # float64 elements: 64 MiB
 @pytest.mark.parametrize("pager", ["uffd", "sigsegv"])
 @pytest.mark.parametrize("codec", ["none", "zstd:1"])
 def test_sum_of_an_array_4x_the_ram_limit(dbpath, pager, codec):
+    skip_uffd_under_tsan(pager)
     with bigarray.open(dbpath, ram_limit=RAM, pager=pager) as db:
         A = db.create("x", shape=(N,), dtype="f8", block_size="256K", codec=codec)
         step = N // 16

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import bigarray
-from conftest import run_python
+from conftest import UNDER_TSAN, run_python, skip_uffd_under_tsan
 
 
 # ---- opening ----------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def test_create_errors(db):
 
 
 def test_a_terabyte_array_maps_at_once(db):
-    if os.environ.get("BA_SANITIZE") == "thread":
+    if UNDER_TSAN:
         pytest.skip("TSan's shadow memory leaves no room for a 1 TiB mapping")
     T = db.create("tib", shape=(1 << 40,), dtype="u1")
     a = np.asarray(T)
@@ -300,6 +300,7 @@ def test_read_into_views(db, tmp_path):
 
 
 def test_read_into_a_corrupt_block_reports_the_fault(dbpath, tmp_path):
+    skip_uffd_under_tsan("uffd")
     corrupt_db(dbpath, "none")
     src = tmp_path / "src"
     src.write_bytes(b"\1" * 65536)

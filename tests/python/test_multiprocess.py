@@ -115,13 +115,16 @@ def spawn_sum(path, start, stop):
 
 
 def test_multiprocessing_spawn_workers(dbpath):
+    import concurrent.futures
     import multiprocessing
     n = 1 << 20
     with bigarray.open(dbpath) as db:
         db.create("big", data=np.arange(n, dtype="f8"), block_size="64K")
         db.commit()
+    # (a ProcessPoolExecutor fails with BrokenProcessPool if a worker dies, where a
+    # multiprocessing.Pool would wait forever)
     ctx = multiprocessing.get_context("spawn")
-    parts = [(dbpath, i, i + n // 4) for i in range(0, n, n // 4)]
-    with ctx.Pool(2) as pool:
-        sums = pool.starmap(spawn_sum, parts)
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        futs = [ex.submit(spawn_sum, dbpath, i, i + n // 4) for i in range(0, n, n // 4)]
+        sums = [f.result(timeout=120) for f in futs]
     assert sum(sums) == n * (n - 1) / 2
