@@ -25,13 +25,16 @@ def test_open_errors(tmp_path):
     assert not os.path.exists(missing)
     afile = tmp_path / "file"
     afile.write_bytes(b"not a database" * 100)
-    with pytest.raises((bigarray.Error, OSError)):
-        bigarray.open(str(afile))
     notdb = tmp_path / "notdb"
     notdb.mkdir()
     (notdb / "data.mdb").write_bytes(b"\x00garbage" * 4096)
-    with pytest.raises((bigarray.Error, OSError)):
-        bigarray.open(str(notdb))
+    for path in (afile, notdb):
+        with pytest.raises(bigarray.Error) as e:
+            bigarray.open(str(path))
+        assert e.value.code == bigarray.ENOTDB
+    with pytest.raises(FileNotFoundError) as e:
+        bigarray.open(str(tmp_path / "no" / "such" / "parent"))
+    assert e.value.code == -errno.ENOENT
     for bad in ["2X", "", "-1", "G", "1..5G"]:
         with pytest.raises(ValueError):
             bigarray.open(missing, ram_limit=bad)
@@ -154,15 +157,20 @@ def test_views_outlive_everything(dbpath):
     assert views[3][7] == 7.0
 
 
-def test_dropped_array_views_do_not_crash(db):
+def test_dropped_array_handles_are_stale_and_views_read_zeros(db):
     A = db.create("x", data=np.ones(1000))
     db.commit()
     v = A[:]
     db.drop("x")
+    assert v.sum() == 1000.0  # until the transaction boundary
     db.commit()
-    assert v.sum() in (0.0, 1000.0)  # zeros after the boundary; never a crash
-    with pytest.raises((bigarray.Error, ValueError)):
-        A[0] = 1
+    assert v.sum() == 0.0  # zeros after it; never a crash
+    for f in (lambda: A.__setitem__(0, 1), lambda: A.shape, lambda: A.append([1.0]),
+              lambda: A.resize(3), lambda: A.preload()):
+        with pytest.raises(bigarray.Error) as e:
+            f()
+        assert e.value.code == bigarray.ESTALE
+    assert repr(A) == "<bigarray x (stale)>"
 
 
 # ---- corrupt blocks -------------------------------------------------------------------------
