@@ -303,3 +303,42 @@ def test_no_reference_cycles(dbpath):
         assert A.dirty
     finally:
         gc.enable()
+
+
+def test_zbigarray_persistence_scenario(dbpath):
+    """wendelin.core's test_zbigarray: a 16 Mi uint8 array through abort, commit,
+    reopen, resize and append."""
+    n = 16 << 20
+    with bigarray.open(dbpath, ram_limit="64M") as db:
+        A = db.create("z", shape=(n,), dtype="u1")
+        db.commit()
+    with bigarray.open(dbpath, ram_limit="64M") as db:
+        A = db["z"]
+        assert A.shape == (n,) and A.dtype == np.uint8
+        a, b = A[:], A[:]
+        assert not a[::4096].any()
+        a[33] = 33
+        assert b[33] == 33  # two full views alias
+        a[:] = 0xFF
+        db.abort()  # abort clears both views and the array
+        assert not a[::4096].any() and not b[-1] and not A[5]
+        a[33] = 33
+        a[-2] = 98
+        db.commit()
+    with bigarray.open(dbpath, ram_limit="64M") as db:
+        A = db["z"]
+        a = A[:]
+        assert a[33] == 33 and a[-2] == 98 and a[:33].sum() == 0
+        A.resize((24 << 20,))
+        b = A[:]
+        assert np.array_equal(b[:n][::1021], a[::1021]) and b[33] == 33
+        b[n] = 100
+        b[-1] = 101
+        A.append([1, 2, 3, 4])
+        db.commit()
+    with bigarray.open(dbpath, ram_limit="64M") as db:
+        A = db["z"]
+        assert A.shape == ((24 << 20) + 4,)
+        assert (A[33], A[n - 2], A[n], A[(24 << 20) - 1]) == (33, 98, 100, 101)
+        assert A[-4:].tolist() == [1, 2, 3, 4]
+        assert int(np.sum(A[:], dtype=np.int64)) == 33 + 98 + 100 + 101 + 10
