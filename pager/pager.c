@@ -507,18 +507,26 @@ static int block_busy(const struct pager_block *b)
     return b->state == BS_LOADING || b->state == BS_SPILLING || b->state == BS_UNSPILLING;
 }
 
+struct idle_scan {
+    int loads_too;
+    int busy;
+};
+
+static void idle_scan_one(struct pager_block *b, void *arg)
+{
+    struct idle_scan *s = arg;
+    if (block_busy(b) && (s->loads_too || b->state != BS_LOADING))
+        s->busy = 1;
+}
+
 /* Wait until no block of f in [first, first+n) is busy (lock held; drops it to wait). */
 void pager_file_wait_idle(struct pager_file *f, uint64_t first, uint64_t n, int loads_too)
 {
     struct pager *pg = f->pg;
     for (;;) {
-        struct pager_block **arr;
-        long k = index_collect(f, first, n, &arr);
-        int busy = 0;
-        for (long i = 0; i < k && !busy; i++)
-            busy = block_busy(arr[i]) && (loads_too || arr[i]->state != BS_LOADING);
-        free(arr);
-        if (!busy || k < 0)
+        struct idle_scan s = {loads_too, 0};
+        index_foreach(f, first, n, idle_scan_one, &s);
+        if (!s.busy)
             return;
         pthread_cond_wait(&pg->cv, &pg->lock);
     }

@@ -276,10 +276,15 @@ void vec_destroy(struct pager_vec *v);
 struct pager_block *index_get(const struct pager_file *f, uint64_t blkno);
 int index_add(struct pager_file *f, struct pager_block *b);
 void index_del(struct pager_file *f, struct pager_block *b);
-/* The blocks of f with blkno in [first, first+n), in an array the caller frees (API
- * context). Returns the count or a negative code. */
+/* The blocks of f with blkno in [first, first+n), ascending, in an array the caller
+ * frees (API context; for calls that may fail). Returns the count or a negative code. */
 long index_collect(const struct pager_file *f, uint64_t first, uint64_t n,
                    struct pager_block ***out);
+/* Call fn for each block of f with blkno in [first, first+n), in no particular order,
+ * without allocating (destructors and abort paths must work when memory is short). fn
+ * may free the block it is given and must not add blocks or drop the lock. */
+void index_foreach(struct pager_file *f, uint64_t first, uint64_t n,
+                   void (*fn)(struct pager_block *b, void *arg), void *arg);
 void index_destroy(struct pager_file *f);
 
 /* ---- pager_frames.c: pools, frames and their moves --------------------------------------- */

@@ -211,6 +211,28 @@ long index_collect(const struct pager_file *f, uint64_t first, uint64_t n,
     return k;
 }
 
+void index_foreach(struct pager_file *f, uint64_t first, uint64_t n,
+                   void (*fn)(struct pager_block *b, void *arg), void *arg)
+{
+    uint64_t end = (n > UINT64_MAX - first) ? UINT64_MAX : first + n;
+    if (n <= f->nblocks) {
+        for (uint64_t i = first; i < end; i++) {
+            struct pager_block *b = index_get(f, i);
+            if (b)
+                fn(b, arg);
+        }
+        return;
+    }
+    for (uint64_t i = 0; i < f->nbuckets; i++) {
+        struct pager_block *b = f->buckets[i], *next;
+        for (; b; b = next) {
+            next = b->hnext; /* fn may free b */
+            if (b->blkno >= first && b->blkno < end)
+                fn(b, arg);
+        }
+    }
+}
+
 void index_destroy(struct pager_file *f)
 {
     if (f->buckets)

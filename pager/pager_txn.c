@@ -215,30 +215,46 @@ void pager_writeout_end(struct pager_writeout *wo, int committed)
     free(wo);
 }
 
+static void discard_one(struct pager_block *b, void *arg)
+{
+    struct pager *pg = arg;
+    if (b->state == BS_LOADING) {
+        b->flags |= BF_STALE;
+        return;
+    }
+    if (b->pin) /* handed out by an open writeout (against the thread rules): keep */
+        return;
+    if (b->flags & BF_POISON)
+        pager_block_unpoison(b);
+    pager_block_drop(pg, b);
+    pager_block_free_if_unused(b);
+}
+
+/* Discard and invalidate return nothing, so they cannot fail: abort and snapshot moves
+ * rely on them. They walk the index without allocating. */
 void pager_file_discard(struct pager_file *pf, uint64_t first, uint64_t n)
 {
     struct pager *pg = pf->pg;
     if (pager_lock(pg))
         return;
     pager_file_wait_idle(pf, first, n, 0);
-    struct pager_block **arr;
-    long k = index_collect(pf, first, n, &arr);
-    for (long i = 0; i < k; i++) {
-        struct pager_block *b = arr[i];
-        if (b->state == BS_LOADING) {
-            b->flags |= BF_STALE;
-            continue;
-        }
-        if (b->pin) /* handed out by an open writeout (against the thread rules): keep */
-            continue;
-        if (b->flags & BF_POISON)
-            pager_block_unpoison(b);
-        pager_block_drop(pg, b);
-        pager_block_free_if_unused(b);
-    }
-    free(arr);
+    index_foreach(pf, first, n, discard_one, pg);
     pager_check_locked(pg);
     pthread_mutex_unlock(&pg->lock);
+}
+
+static void invalidate_one(struct pager_block *b, void *arg)
+{
+    struct pager *pg = arg;
+    if (b->state == BS_LOADING) {
+        b->flags |= BF_STALE;
+    } else if (b->state == BS_CLEAN && !b->pin) {
+        block_evict(pg, b);
+        PAGER_COUNT(b->file, invalidations, 1);
+    } else if (b->flags & BF_POISON) {
+        pager_block_unpoison(b);
+    }
+    pager_block_free_if_unused(b);
 }
 
 void pager_file_invalidate(struct pager_file *pf, uint64_t first, uint64_t n)
@@ -246,23 +262,18 @@ void pager_file_invalidate(struct pager_file *pf, uint64_t first, uint64_t n)
     struct pager *pg = pf->pg;
     if (pager_lock(pg))
         return;
-    struct pager_block **arr;
-    long k = index_collect(pf, first, n, &arr);
-    for (long i = 0; i < k; i++) {
-        struct pager_block *b = arr[i];
-        if (b->state == BS_LOADING) {
-            b->flags |= BF_STALE;
-        } else if (b->state == BS_CLEAN && !b->pin) {
-            block_evict(pg, b);
-            PAGER_COUNT(pf, invalidations, 1);
-        } else if (b->flags & BF_POISON) {
-            pager_block_unpoison(b);
-        }
-        pager_block_free_if_unused(b);
-    }
-    free(arr);
+    index_foreach(pf, first, n, invalidate_one, pg);
     pager_check_locked(pg);
     pthread_mutex_unlock(&pg->lock);
+}
+
+static void unpoison_one(struct pager_block *b, void *arg)
+{
+    (void)arg;
+    if (b->flags & BF_POISON) {
+        pager_block_unpoison(b);
+        pager_block_free_if_unused(b);
+    }
 }
 
 int pager_file_take_error(struct pager_file *pf, uint64_t *blkno)
@@ -274,14 +285,7 @@ int pager_file_take_error(struct pager_file *pf, uint64_t *blkno)
     if (blkno)
         *blkno = err ? pf->err_blkno : 0;
     pf->err = 0;
-    struct pager_block **arr;
-    long k = index_collect(pf, 0, UINT64_MAX, &arr);
-    for (long i = 0; i < k; i++)
-        if (arr[i]->flags & BF_POISON) {
-            pager_block_unpoison(arr[i]);
-            pager_block_free_if_unused(arr[i]);
-        }
-    free(arr);
+    index_foreach(pf, 0, UINT64_MAX, unpoison_one, NULL);
     pthread_mutex_unlock(&pg->lock);
     return err;
 }

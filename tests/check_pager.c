@@ -1359,6 +1359,46 @@ START_TEST(test_pager_readahead_not_on_random_or_disabled)
 }
 END_TEST
 
+/* With every allocation failing: discard and invalidate (which cannot report an error)
+ * still work, a writeout fails cleanly with the data kept dirty, and a retry works. */
+START_TEST(test_pager_allocation_failures_keep_data)
+{
+    struct pager *pg = mkpager(_i, 16 * BS, 0);
+    if (!pg)
+        return;
+    struct fake fk;
+    struct pager_file *f = mkfile(pg, &fk, BS);
+    struct pager_mapping *m = mkmap(f, 0, 4, 0);
+    wr(blk_addr(m, 0, BS), 10);
+    wr(blk_addr(m, 1, BS), 11);
+    ck_assert_uint_eq(rd(blk_addr(m, 2, BS)), pattern(1, 2, 0));
+    ba_inject_arm(BA_INJ_ALLOC, -ENOMEM, 0, 0);
+    struct pager_writeout *wo;
+    ck_assert_int_eq(pager_writeout_begin(f, &wo), -ENOMEM);
+    ck_assert_uint_eq(pager_file_dirty_count(f), 2);
+    fk.version = 2;
+    pager_file_invalidate(f, 0, UINT64_MAX);
+    EXPECT_BLK(f, 2, PAGER_BLK_ABSENT, 0, 0);
+    pager_file_discard(f, 1, 1);
+    EXPECT_BLK(f, 1, PAGER_BLK_ABSENT, 0, 0);
+    ck_assert_uint_eq(pager_file_dirty_count(f), 1);
+    ba_inject_clear();
+    ck_assert_uint_eq(rd(blk_addr(m, 1, BS)), pattern(2, 1, 0));
+    ck_assert_uint_eq(rd(blk_addr(m, 2, BS)), pattern(2, 2, 0));
+    ck_assert_int_eq(pager_writeout_begin(f, &wo), 0);
+    uint64_t blk;
+    const void *data;
+    ck_assert_int_eq(pager_writeout_next(wo, &blk, &data), 1);
+    ck_assert_uint_eq(blk, 0);
+    ck_assert_uint_eq(rd(data), 10);
+    ck_assert_int_eq(pager_writeout_next(wo, &blk, &data), 0);
+    pager_writeout_end(wo, 1);
+    ck_assert_uint_eq(pager_file_dirty_count(f), 0);
+    pager_check(pg);
+    teardown(pg, f, m);
+}
+END_TEST
+
 /* ---- options, arguments, budgets ------------------------------------------------------ */
 
 START_TEST(test_pager_options_and_environment)
@@ -1478,6 +1518,7 @@ static Suite *pager_suite(void)
         {"readahead", test_pager_readahead_sequential_patterns},
         {"readahead_random", test_pager_readahead_not_on_random_or_disabled},
         {"options", test_pager_options_and_environment},
+        {"alloc_fail", test_pager_allocation_failures_keep_data},
         {"chain", test_pager_foreign_fault_chains_to_previous_handler},
         {"spill_nodir", test_pager_spill_dir_unusable_keeps_data},
         {"mixed_sizes", test_pager_mixed_block_sizes_share_budget},
