@@ -5,10 +5,10 @@
  * faulting thread, whose handler resolves the fault right there (no other thread is
  * woken: on the target VM a cross-CPU wake-up costs 65-130 us).
  *
- * The handler is installed once per process (SA_SIGINFO | SA_ONSTACK, SIGBUS blocked
- * while it runs) and serves the mappings of every pager, including userfaultfd ones
- * (whose transient protections during a remap raise SIGSEGV too: the handler resolves
- * those faults the same way). Anything that is not an access-permission fault inside a
+ * The handler is installed once per process (SA_SIGINFO, on the thread's own stack,
+ * SIGBUS blocked while it runs) and serves the mappings of every pager, including
+ * userfaultfd ones (whose transient protections during a remap raise SIGSEGV too: the
+ * handler resolves those faults the same way). Anything that is not an access-permission fault inside a
  * registered mapping, and any write through a PAGER_MAP_READONLY mapping, goes to the
  * previous handler; with none, the default action is restored and the access repeats,
  * so a real segfault still dies with a core at the faulting instruction.
@@ -150,7 +150,10 @@ static void install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = segv_handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    /* No SA_ONSTACK: ops.load runs in this handler (LMDB, zstd) and would overflow a
+     * small alternate stack (Python's faulthandler installs a 16 KiB one). The cost: a
+     * stack overflow kills the process without reaching a previous handler's report. */
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGBUS);
     if (sigaction(SIGSEGV, &sa, &prev_segv))
