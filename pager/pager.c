@@ -155,17 +155,20 @@
  *
  *   Measured with tests/bench/bench_pager on the 2-vCPU KVM guest (medians): a fault
  *   with a no-op load, including its share of eviction (sequential touch of 10,000
- *   2 MiB blocks, 256 MiB budget), costs 10-19 us with the SIGSEGV backend (goal: below
- *   30; wendelin.core 170-270) and 120-150 us with userfaultfd, which needs two
- *   cross-CPU wake-ups (65-130 us each here) per fault. Hence SIGSEGV is the default;
- *   userfaultfd is the choice when views go to system calls without prefaulting.
+ *   2 MiB blocks, 256 MiB budget), costs 7-8 us with the SIGSEGV backend on a quiet
+ *   guest, 10-19 us while other jobs load it (goal: below 30; wendelin.core 170-270),
+ *   and 75-170 us with userfaultfd, which needs two cross-CPU wake-ups per fault.
+ *   Hence SIGSEGV is the default; userfaultfd is the choice when views go to system
+ *   calls without prefaulting. Sequential reads through a copying load reach the
+ *   machine's copy ceiling (a two-thread memcpy+sum pipeline, ~4 GB/s here) but only
+ *   ~0.25x of an mmap loop over the page cache (~15 GB/s): see bench_pager.
  *   The frame moves are cheap because home, the alias and the mappings are 2 MiB
  *   aligned: mremap then hands over whole page tables (see pager_frames.c).
  *
  *   Kernel VMAs: a mapped block costs one or two; unmapped ones merge back into the
  *   holes and home. The number of mapped blocks is capped at max_map_count / 16 (the
  *   CLOCK hand unmaps beyond it), so random access over any number of blocks stays far
- *   below vm.max_map_count (tested: 200,000 blocks, < 7,500 VMAs).
+ *   below vm.max_map_count (tested: 200,000 blocks, peak < 8,000 VMAs).
  *
  * ==== Kernel accesses (read(2)/write(2) into a view) ====================================
  *
