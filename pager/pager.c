@@ -618,6 +618,9 @@ int pager_map(struct pager_file *pf, uint64_t first, uint64_t n, unsigned flags,
                             "pager_map: %llu blocks of %u bytes exceed the address space",
                             (unsigned long long)n, pf->bs);
     struct pager *pg = pf->pg;
+    int rc = sigsegv_install();
+    if (rc)
+        return ba_error_set(rc, "pager_map: installing the SIGSEGV handler: %s", strerror(-rc));
     struct pager_mapping *m = ba_calloc(1, sizeof *m);
     if (!m)
         return ba_error_set(-ENOMEM, "pager_map: out of memory");
@@ -626,7 +629,7 @@ int pager_map(struct pager_file *pf, uint64_t first, uint64_t n, unsigned flags,
     m->n = n;
     m->len = (size_t)n * pf->bs;
     m->flags = flags;
-    int rc = pager_lock(pg);
+    rc = pager_lock(pg);
     if (rc) {
         free(m);
         return ba_error_set(rc, "pager_map: the pager belongs to the parent process");

@@ -354,7 +354,8 @@ void registry_pager_del(struct pager *pg);
 /* ---- pager_sigsegv.c ----------------------------------------------------------------------- */
 
 extern const struct pager_backend_ops pager_sigsegv_ops;
-/* Install the process's SIGSEGV handler once (chaining to the previous one). */
+/* Install the process's SIGSEGV handler (chaining to the previous one), or reinstall
+ * it if another handler replaced it; called at pager_create() and pager_map(). */
 int sigsegv_install(void);
 /* Queue SIGBUS (BUS_ADRERR, si_addr = addr) to thread tid of this process. */
 void sigsegv_send_sigbus(pid_t tid, void *addr);

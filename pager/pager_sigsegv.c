@@ -37,10 +37,16 @@
 
 #include "pager_internal.h"
 
-static struct sigaction prev_segv;
-static pthread_once_t install_once = PTHREAD_ONCE_INIT;
-static int install_err;
-static _Thread_local int tls_in_fault;
+/* The handler to chain to. Two slots: sigsegv_install() writes the one not in use
+ * and then publishes its index, so a handler running meanwhile reads a whole struct. */
+static struct sigaction prev_slots[2];
+static int prev_idx;
+static pthread_mutex_t install_mu = PTHREAD_MUTEX_INITIALIZER;
+static int installed;
+/* initial-exec: the first access to a dynamic-model TLS variable of a dlopen'ed
+ * library (libbigarray under Python) may allocate the thread's TLS block with malloc,
+ * which must not happen inside this signal handler. */
+static _Thread_local int tls_in_fault __attribute__((tls_model("initial-exec")));
 
 int sigsegv_in_fault(void)
 {
@@ -70,12 +76,13 @@ static void restore_default(int sig)
 
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-    if (prev_segv.sa_flags & SA_SIGINFO) {
-        prev_segv.sa_sigaction(sig, si, uc);
+    const struct sigaction *prev = &prev_slots[__atomic_load_n(&prev_idx, __ATOMIC_ACQUIRE)];
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, si, uc);
         return;
     }
-    if (prev_segv.sa_handler != SIG_DFL && prev_segv.sa_handler != SIG_IGN) {
-        prev_segv.sa_handler(sig);
+    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
         return;
     }
     /* Default action: restore it and let the access repeat (or re-raise a signal that
@@ -145,8 +152,19 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
     errno = saved_errno;
 }
 
-static void install(void)
+/* Install the handler, or reinstall it when someone replaced it since (Python's
+ * faulthandler.enable() after a database was opened, say): the replacement becomes the
+ * handler chained to, so it still sees every fault that is not ours. Under
+ * install_mu. */
+static int install_locked(void)
 {
+    struct sigaction cur;
+    if (installed) {
+        if (sigaction(SIGSEGV, NULL, &cur))
+            return -errno;
+        if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == segv_handler)
+            return 0;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = segv_handler;
@@ -156,14 +174,20 @@ static void install(void)
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGBUS);
-    if (sigaction(SIGSEGV, &sa, &prev_segv))
-        install_err = -errno;
+    int next = !__atomic_load_n(&prev_idx, __ATOMIC_RELAXED);
+    if (sigaction(SIGSEGV, &sa, &prev_slots[next]))
+        return -errno;
+    __atomic_store_n(&prev_idx, next, __ATOMIC_RELEASE);
+    installed = 1;
+    return 0;
 }
 
 int sigsegv_install(void)
 {
-    pthread_once(&install_once, install);
-    return install_err;
+    pthread_mutex_lock(&install_mu);
+    int rc = install_locked();
+    pthread_mutex_unlock(&install_mu);
+    return rc;
 }
 
 /* ---- backend operations ----------------------------------------------------------------- */

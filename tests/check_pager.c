@@ -942,6 +942,40 @@ START_TEST(test_pager_foreign_fault_chains_to_previous_handler)
 }
 END_TEST
 
+/* A SIGSEGV handler installed after the pager (as Python's faulthandler.enable() does)
+ * does not break mappings made after it: pager_map() reinstalls the pager's handler
+ * and chains to the newcomer, which still gets every fault that is not the pager's. */
+START_TEST(test_pager_handler_installed_later_is_chained)
+{
+    struct pager *pg = mkpager(_i, 16 * BS, 0);
+    if (!pg)
+        return;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsegv;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGSEGV, &sa, &old), 0); /* after the pager's */
+    segv_calls = 0;
+    struct fake fk;
+    struct pager_file *f = mkfile(pg, &fk, BS);
+    struct pager_mapping *m = mkmap(f, 0, 2, 0);
+    static volatile uint64_t v; /* static: survives a siglongjmp */
+    v = 0;
+    if (sigsetjmp(segv_env, 1) == 0)
+        v = rd(blk_addr(m, 1, BS)); /* served by the pager, not the newcomer */
+    ck_assert_int_eq(segv_calls, 0);
+    ck_assert_uint_eq(v, pattern(1, 1, 0));
+    char *bad = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (sigsetjmp(segv_env, 1) == 0)
+        wr(bad + 8, 1); /* not the pager's: reaches the newcomer */
+    ck_assert_int_eq(segv_calls, 1);
+    ck_assert_ptr_eq(segv_addr, bad + 8);
+    munmap(bad, 4096);
+    teardown(pg, f, m);
+}
+END_TEST
+
 /* Without a usable spill directory, dirty data beyond the budget stays in RAM: the
  * budget is exceeded, nothing is lost. */
 START_TEST(test_pager_spill_dir_unusable_keeps_data)
@@ -1520,6 +1554,7 @@ static Suite *pager_suite(void)
         {"options", test_pager_options_and_environment},
         {"alloc_fail", test_pager_allocation_failures_keep_data},
         {"chain", test_pager_foreign_fault_chains_to_previous_handler},
+        {"chain_later", test_pager_handler_installed_later_is_chained},
         {"spill_nodir", test_pager_spill_dir_unusable_keeps_data},
         {"mixed_sizes", test_pager_mixed_block_sizes_share_budget},
     };
