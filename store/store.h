@@ -24,10 +24,10 @@
  * record deleted by a newer commit counts: deletions leave a tombstone record
  * carrying the deleting seq (tombstones read as zeros; compact drops them).
  *
- * Fault context: store_block_read() with STORE_READ_QUIET may run inside a SIGSEGV
- * handler or a userfaultfd service thread. It then allocates nothing, formats no
- * message, takes only the store's internal locks (which no code holds while it can
- * fault), and returns a code.
+ * Fault context: store_block_read() and store_block_locate() with STORE_READ_QUIET,
+ * and store_block_verify(), may run inside a SIGSEGV handler or a userfaultfd service
+ * thread. They then allocate nothing, format no message, take only the store's
+ * internal locks (which no code holds while it can fault), and return a code.
  */
 #ifndef BA_STORE_H
 #define BA_STORE_H
@@ -137,6 +137,34 @@ int store_array_list(struct store_snap *sn, int (*cb)(const struct store_array *
  * the message, unless QUIET, names array and block), -EIO. */
 int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_t blkno, void *buf,
                      unsigned flags);
+
+/* Where block blkno's raw bytes lie verbatim in the database file, so that they can be
+ * mapped instead of copied (zero-copy reads). Applies to a data record stored
+ * uncompressed with its payload on a page boundary of data.mdb (arrays with blocks of
+ * >= 64 KiB: docs/format.md, "Payload layouts"; also blocks of compressed arrays that
+ * compression did not shrink). On success:
+ *   *fd        a descriptor of data.mdb, borrowed from the store (valid until
+ *              store_close()); map it MAP_PRIVATE and PROT_READ only, never write to it.
+ *   *off       the payload's file offset (a multiple of the page size); the payload is
+ *              a->block_size bytes.
+ *   *checksum  the record's XXH3-64 of those bytes: check what the mapping shows with
+ *              store_block_verify() before trusting it (data stays checksummed).
+ * The bytes stay at that offset while snapshot sn, or any snapshot in which the record
+ * is live, is held: LMDB reuses a page only after no reader's snapshot contains it. A
+ * caller that keeps a mapping must drop it before releasing the last snapshot in which
+ * the record is live. Growth of the LMDB map moves LMDB's own mapping, not the file's
+ * bytes: a mapping of fd stays valid.
+ * Returns 0; BA_ENOTFOUND (a hole or a tombstone: the block reads as zeros); -EAGAIN
+ * (not mappable: compressed, a block smaller than 64 KiB, or a payload not on a page
+ * boundary; read it with store_block_read()); BA_ECORRUPT (a damaged block header or
+ * overflow page header); -EIO. Fault-context safe like store_block_read() with
+ * STORE_READ_QUIET, which it honours the same way. Many threads may call it at once. */
+int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno, int *fd,
+                       uint64_t *off, uint64_t *checksum, unsigned flags);
+
+/* Check n bytes (a block located with store_block_locate(), as mapped) against the
+ * record's checksum. Returns 0 or BA_ECORRUPT. Allocates nothing, formats nothing. */
+int store_block_verify(const void *p, size_t n, uint64_t checksum);
 
 struct store_block_info {
     int present; /* 1 data, 0 hole, -1 tombstone */

@@ -4,8 +4,10 @@
  * any thread may use it), reference counted: the transaction ends with the last
  * reference. Many threads read blocks of one snapshot at once: the LMDB lookup runs
  * under the snapshot's mutex, decoding runs outside it but under the shared map
- * lock, straight from LMDB's mapped value into the caller's buffer. The quiet read
- * path allocates nothing and formats nothing (fault context).
+ * lock, straight from LMDB's mapped value into the caller's buffer; or, for blocks
+ * stored raw and page-aligned, store_block_locate() says where their bytes lie in
+ * data.mdb so that the caller can map them instead (zero-copy). The quiet read paths
+ * allocate nothing and format nothing (fault context).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -150,6 +152,97 @@ int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_
     if (rc)
         return read_fail(a, blkno, flags, rc, why, st);
     return 0;
+}
+
+/* LMDB 0.9's page header, which precedes an overflow value by 16 bytes
+ * (STORE_OVERFLOW_HDR): the page number, 2 bytes of padding, the page flags, and for
+ * an overflow page the number of pages in its run. Read, never written. */
+#define LMDB_P_OVERFLOW 0x04u
+
+/* The file offset of the payload of a data record whose value LMDB placed at `value`
+ * (a pointer into its map), after checking that the value is an overflow value whose
+ * header is sane and whose payload starts on a page boundary. Returns 0, -EAGAIN (not
+ * page-aligned: stored inline or in a layout without the prefix), BA_ECORRUPT. */
+static int overflow_payload_off(const struct store *st, const MDB_val *val, uint32_t payload_off,
+                                uint64_t len, uint64_t *off, const char **why)
+{
+    uintptr_t v = (uintptr_t)val->mv_data;
+    if (v % st->psize != STORE_OVERFLOW_HDR || (v + payload_off) % st->psize)
+        return -EAGAIN;
+    const unsigned char *ph = (const unsigned char *)val->mv_data - STORE_OVERFLOW_HDR;
+    uint64_t pgno;
+    uint16_t pflags;
+    uint32_t pages;
+    memcpy(&pgno, ph, sizeof pgno);
+    memcpy(&pflags, ph + 10, sizeof pflags);
+    memcpy(&pages, ph + 12, sizeof pages);
+    if (!(pflags & LMDB_P_OVERFLOW) || pgno < 2 || pgno > (UINT64_MAX / 2) / st->psize ||
+        (uint64_t)pages * st->psize < STORE_OVERFLOW_HDR + (uint64_t)val->mv_size) {
+        *why = "overflow page header is damaged";
+        return BA_ECORRUPT;
+    }
+    uint64_t o = pgno * st->psize + STORE_OVERFLOW_HDR + payload_off;
+    if (o % st->psize || o + len > (pgno + pages) * st->psize) {
+        *why = "overflow page header is damaged";
+        return BA_ECORRUPT;
+    }
+    *off = o;
+    return 0;
+}
+
+int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno, int *fd,
+                       uint64_t *off, uint64_t *checksum, unsigned flags)
+{
+    struct store *st = sn->st;
+    if (a->block_size < STORE_ALIGN_MIN)
+        return -EAGAIN; /* never aligned (docs/format.md): spare the lookup */
+    int rc = ba_inject(BA_INJ_STORE_READ);
+    if (rc)
+        return read_fail(a, blkno, flags, rc, "injected read failure", st);
+    unsigned char k[STORE_KEY_LEN];
+    store_key_make(k, a->id, blkno);
+    MDB_val key = {STORE_KEY_LEN, k}, val;
+    const char *why = NULL;
+
+    store_map_rdlock(st);
+    pthread_mutex_lock(&sn->lock);
+    rc = mdb_get(sn->txn, st->dbi_blocks, &key, &val);
+    pthread_mutex_unlock(&sn->lock);
+    if (rc == MDB_NOTFOUND) {
+        store_map_unlock(st);
+        return BA_ENOTFOUND;
+    }
+    if (rc) {
+        store_map_unlock(st);
+        rc = store_err_mdb_quiet(st, rc);
+        return read_fail(a, blkno, flags, rc, "LMDB lookup failed", st);
+    }
+    struct store_blk_hdr h;
+    rc = store_blk_hdr_parse(val.mv_data, val.mv_size, &h, &why);
+    if (!rc && !(h.flags & STORE_BLK_TOMBSTONE) && h.raw_len != a->block_size) {
+        rc = BA_ECORRUPT;
+        why = "record length differs from the array's block size";
+    }
+    if (!rc && (h.flags & STORE_BLK_TOMBSTONE))
+        rc = BA_ENOTFOUND;
+    else if (!rc && h.codec != STORE_CODEC_NONE)
+        rc = -EAGAIN;
+    else if (!rc)
+        rc = overflow_payload_off(st, &val, h.payload_off, h.raw_len, off, &why);
+    store_map_unlock(st);
+    if (rc == BA_ENOTFOUND || rc == -EAGAIN)
+        return rc;
+    if (rc)
+        return read_fail(a, blkno, flags, rc, why, st);
+    if (mdb_env_get_fd(st->env, fd))
+        return read_fail(a, blkno, flags, -EIO, "no descriptor of data.mdb", st);
+    *checksum = h.checksum;
+    return 0;
+}
+
+int store_block_verify(const void *p, size_t n, uint64_t checksum)
+{
+    return store_hash(p, n) == checksum ? 0 : BA_ECORRUPT;
 }
 
 int store_block_info(struct store_snap *sn, uint64_t array_id, uint64_t blkno,
