@@ -616,8 +616,9 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
     for (;;) {
         rc = env_try_open(st, path, eflags, map, o->max_readers);
         /* The default map is only address space: where that is restricted (ulimit -v,
-         * sanitizers), start smaller; the map grows on demand anyway. */
-        if (rc == ENOMEM && !o->map_size && map > STORE_MIN_DEFAULT_MAP) {
+         * sanitizers), start smaller; the map grows on demand anyway. valgrind refuses
+         * mappings past its own limit (32 GiB) with EINVAL rather than ENOMEM. */
+        if ((rc == ENOMEM || rc == EINVAL) && !o->map_size && map > STORE_MIN_DEFAULT_MAP) {
             map /= 2;
             continue;
         }
