@@ -402,13 +402,12 @@ int main(int argc, char **argv)
     }
     if (rel_sanitized() && getenv("BA_REL_FULL_SIZE") == NULL) {
         /* Sanitizer shadow memory of every address a view touched stays resident, and
-         * ASan keeps freed memory in quarantine: the same code paths at an eighth of the
-         * size, in a group with room for the sanitizer's own memory. */
-        p.size /= 8;
-        p.txn_size /= 4;
-        p.ram_limit /= 4;
-        p.cg_limit = 1ull << 30;
-        printf("sanitizer build: scaled down (BA_REL_FULL_SIZE=1 keeps the sizes)\n");
+         * ASan keeps freed memory in quarantine: the same code paths on a quarter of the
+         * array, in a group with room for the sanitizer's own memory. */
+        p.size /= 4;
+        p.cg_limit = 3ull << 30;
+        printf("sanitizer build: a quarter of the array in a 3 GiB group (BA_REL_FULL_SIZE=1 "
+               "keeps the sizes)\n");
     }
     REL_CHECK(p.size % BA_BLOCK_SIZE_DEFAULT == 0 && p.txn_size % BA_BLOCK_SIZE_DEFAULT == 0,
               "--size and --txn-size must be multiples of 2 MiB");
