@@ -3,7 +3,9 @@
 # Install the build tree into a temporary prefix, then build and run a tiny program
 # against it twice: with pkg-config, and with CMake's find_package(bigarray).
 # Usage: check_install.sh SOURCE_DIR BUILD_DIR
+# BA_EXTRA_CFLAGS: compiler flags the consumer needs too (a sanitizer build's).
 set -eu
+extra=${BA_EXTRA_CFLAGS:-}
 src=$1
 build=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ba-install-XXXXXX")
@@ -20,13 +22,14 @@ fi
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc=${CC:-cc}
 # shellcheck disable=SC2046
-$cc -std=c11 -Wall -Werror -o "$tmp/hello_pc" "$src/tests/install/hello.c" \
+$cc -std=c11 -Wall -Werror $extra -o "$tmp/hello_pc" "$src/tests/install/hello.c" \
     $(pkg-config --cflags --libs bigarray)
 LD_LIBRARY_PATH=$libdir "$tmp/hello_pc"
 mkdir "$tmp/proj"
 cp "$src/tests/install/hello.c" "$tmp/proj/"
 cp "$src/tests/install/CMakeLists.txt.in" "$tmp/proj/CMakeLists.txt"
-cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/cmake.log" 2>&1 || {
+cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_FLAGS="$extra" >"$tmp/cmake.log" 2>&1 || {
     cat "$tmp/cmake.log"; echo "FAIL: find_package(bigarray)"; exit 1; }
 cmake --build "$tmp/proj/build" >"$tmp/build.log" 2>&1 || {
     cat "$tmp/build.log"; echo "FAIL: building against the CMake package"; exit 1; }
