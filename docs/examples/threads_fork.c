@@ -110,7 +110,7 @@ int main(void)
     for (int i = 0; i < NT; i++)
         pthread_join(th[i], NULL);
     double sum1 = sum_all();
-    printf("own sessions:  sum %.0f\n", sum1);
+    printf("own sessions:   sum %.0f\n", sum1);
 
     check(ba_session_abort(s), "abort"); /* move s to the newest snapshot */
     ba_view v;
