@@ -293,6 +293,20 @@ static inline uint64_t bench_disk_bytes(const char *path)
     return sum;
 }
 
+/* The W7 line: bytes on disk under path for logical_bytes of array data (the label is
+ * always W7, whatever --workload says). */
+static inline void bench_emit_size(const struct bench_args *a, const char *path,
+                                   uint64_t logical_bytes)
+{
+    struct bench_args b = *a;
+    b.workload = NULL;
+    double v = (double)bench_disk_bytes(path);
+    char extra[128] = "";
+    bench_extra(extra, sizeof extra, "\"logical_bytes\": %llu, \"codec\": \"%s\"",
+                (unsigned long long)logical_bytes, a->codec);
+    bench_emit(&b, "W7", "bytes", &v, 1, extra);
+}
+
 /* ---- data -------------------------------------------------------------------------------- */
 
 static inline uint64_t bench_splitmix(uint64_t *s)
