@@ -14,8 +14,10 @@
  * a tmpfs would be charged to the cgroup as memory. Skips (exit 77) when not root,
  * without the memory controller, on a tmpfs, or without 5 GiB of free disk.
  *
- *   rel_bigger_than_ram [--backend uffd|sigsegv] [--size 2G] [--limit 256M] [--ram 128M]
- *                       [--txn-size S]
+ *   rel_bigger_than_ram [--long] [--backend uffd|sigsegv] [--size 2G] [--limit 256M]
+ *                       [--ram 128M] [--txn-size S]
+ *
+ * --long makes the array 8 GiB (32 times the group's limit; needs 20 GiB of disk).
  *
  * --txn-size S commits every S bytes of the fill and of the update (default: the fill
  * in one transaction, the update in one).
@@ -375,6 +377,10 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         uint64_t *dst = NULL;
+        if (!strcmp(argv[i], "--long")) { /* 8 GiB: 32 times the group's limit */
+            p.size = 8ull << 30;
+            continue;
+        }
         if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
             i++;
             p.backend = !strcmp(argv[i], "sigsegv") ? BA_PAGER_SIGSEGV : BA_PAGER_UFFD;
@@ -394,7 +400,8 @@ int main(int argc, char **argv)
         }
         if (!dst || i + 1 >= argc || parse_size_arg(argv[++i], dst)) {
             fprintf(stderr,
-                    "usage: %s [--backend uffd|sigsegv] [--size 2G] [--limit 256M] [--ram 128M] "
+                    "usage: %s [--long] [--backend uffd|sigsegv] [--size 2G] [--limit 256M] [--ram "
+                    "128M] "
                     "[--txn-size 0] [--seed N]\n",
                     argv[0]);
             return 2;

@@ -107,11 +107,16 @@ static struct phase_stats run_commits(struct ctx *c, ba_session *s, ba_array *a,
     return ps;
 }
 
-/* The reader process: hold a snapshot, check it before and after phase B, then move on.
- * Talks over two pipes: it writes one byte when ready, waits for one byte, checks,
- * moves on, writes one byte, and waits for the last byte to exit. */
+/* The reader process, forked before the writer opens anything (a process with threads
+ * must not fork a child that starts threads: TSan refuses, and it is fragile anyway).
+ * Talks over two pipes: waits for a byte (phase B starts), opens the database, takes
+ * its snapshot and checks it, writes a byte, waits for a byte (phase B is over),
+ * checks the old snapshot again, moves on, and writes a byte. */
 static int reader_main(struct ctx *c, int to_parent, int from_parent)
 {
+    char b;
+    if (read(from_parent, &b, 1) != 1) /* the parent failed before phase B */
+        return 0;
     ba_db *db = rel_db_open(c->path, BA_DB_NOSYNC, c->backend, 16u << 20, c->dir);
     ba_session *s;
     REL_OK(ba_session_begin(db, &s));
@@ -123,7 +128,7 @@ static int reader_main(struct ctx *c, int to_parent, int from_parent)
     uint64_t seq = ba_session_snapshot(s);
     REL_CHECK(view_matches(&v, NULL, &bad), "reader: block %llu of snapshot %llu is not the fill",
               (unsigned long long)bad, (unsigned long long)seq);
-    char b = 'r';
+    b = 'r';
     REL_CHECK(write(to_parent, &b, 1) == 1, "reader: pipe");
     REL_CHECK(read(from_parent, &b, 1) == 1, "reader: pipe");
     /* After N commits that rewrote most blocks, the snapshot is still the fill. */
@@ -168,6 +173,20 @@ int main(int argc, char **argv)
            c->commits, PER_TXN, BS >> 10, NBLOCKS * BS >> 20, (unsigned long long)c->seed,
            rel_backend_name(c->backend), c->dir);
 
+    int up[2], down[2];
+    REL_CHECK(pipe(up) == 0 && pipe(down) == 0, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    REL_CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        close(up[0]);
+        close(down[1]);
+        alarm(3600);
+        _exit(reader_main(c, up[1], down[0]));
+    }
+    close(up[1]);
+    close(down[0]);
+
     /* The fill (commit 1). */
     ba_db *db = rel_db_open(c->path, BA_DB_CREATE | BA_DB_NOSYNC, c->backend, 32u << 20, c->dir);
     ba_session *s;
@@ -197,8 +216,6 @@ int main(int argc, char **argv)
 
     /* B: the array is filled again (one commit), and a reader in another process holds
      * that snapshot while the writer commits N more times. */
-    int up[2], down[2];
-    REL_CHECK(pipe(up) == 0 && pipe(down) == 0, "pipe");
     REL_OK(ba_array_view(a, NULL, 0, 0, &v));
     x = v.data;
     for (uint64_t b = 0; b < NBLOCKS; b++) {
@@ -209,18 +226,8 @@ int main(int argc, char **argv)
     ba_view_release(&v);
     REL_OK(ba_session_commit(s));
     c->ncommit++;
-    fflush(NULL);
-    pid_t pid = fork();
-    REL_CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        close(up[0]);
-        close(down[1]);
-        alarm(3600);
-        _exit(reader_main(c, up[1], down[0]));
-    }
-    close(up[1]);
-    close(down[0]);
-    char b = 0;
+    char b = 'g';
+    REL_CHECK(write(down[1], &b, 1) == 1, "pipe");
     REL_CHECK(read(up[0], &b, 1) == 1, "the reader did not start");
     uint64_t fb0 = file_size(c);
     struct phase_stats pb = run_commits(c, s, a, c->commits);
