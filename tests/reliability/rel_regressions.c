@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ba_common.h"
 #include "bigarray.h"
@@ -110,12 +113,78 @@ START_TEST(test_array_closed_while_allocations_fail_leaves_no_blocks_behind)
 }
 END_TEST
 
+/* Found by rel_crash under TSan: ba_db_compact() opened the copy with the source's map
+ * size and no fallback, so where the address space is restricted (sanitizers, ulimit
+ * -v) the default map's database could be opened but not compacted (-ENOMEM). Run in a
+ * child whose address space is limited to 16 GiB: the database falls back to a map
+ * that fits once, and the copy must fit beside it. */
+static int compact_in_limited_address_space(const char *dir)
+{
+    struct rlimit rl = {16ull << 30, 16ull << 30};
+    if (setrlimit(RLIMIT_AS, &rl))
+        return 10;
+    char *path = tu_path(dir, "db"), *out = tu_path(dir, "copy");
+    ba_db_options o;
+    ba_db_options_init(&o);
+    o.flags = BA_DB_CREATE | BA_DB_NOSYNC;
+    o.pager = BA_PAGER_SIGSEGV;
+    o.ram_limit = 16u << 20;
+    o.spill_dir = dir;
+    ba_db *db;
+    if (ba_db_open(path, &o, &db))
+        return 11;
+    ba_session *s;
+    ba_array *a;
+    ba_array_spec sp;
+    ba_array_spec_init(&sp);
+    ba_dtype_parse("u1", &sp.dtype);
+    sp.ndim = 1;
+    sp.shape[0] = 1 << 20;
+    if (ba_session_begin(db, &s) || ba_array_create(s, "a", &sp, &a))
+        return 12;
+    ba_view v;
+    if (ba_array_view(a, NULL, 0, 0, &v))
+        return 13;
+    memset(v.data, 3, 1 << 20);
+    ba_view_release(&v);
+    if (ba_session_commit(s))
+        return 14;
+    ba_array_close(a);
+    ba_session_end(s);
+    int rc = ba_db_compact(db, out);
+    if (rc) {
+        fprintf(stderr, "compact: %s\n", ba_errmsg());
+        return 15;
+    }
+    ba_db_close(db);
+    free(path);
+    free(out);
+    return 0;
+}
+
+START_TEST(test_compact_works_where_address_space_is_limited)
+{
+    char *dir = tu_mkdtemp("rg-compact");
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(compact_in_limited_address_space(dir));
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child ended with status 0x%x (exit 15: compact failed)", status);
+    tu_rmtree(dir);
+}
+END_TEST
+
 static Suite *regressions_suite(void)
 {
     Suite *s = suite_create("reliability_regressions");
     TCase *tc = tcase_create("store");
     tcase_add_loop_test(tc, test_shrink_cutting_many_stored_blocks_keeps_keys_intact, 0,
                         TL_NBACKENDS);
+    tcase_add_test(tc, test_compact_works_where_address_space_is_limited);
     suite_add_tcase(s, tc);
     tc = tcase_create("pager");
     tcase_add_loop_test(tc, test_array_closed_while_allocations_fail_leaves_no_blocks_behind, 0,
