@@ -538,13 +538,29 @@ int store_compact(struct store *st, const char *out)
     rc = store_snap_begin(st, &sn);
     if (rc)
         goto fail;
-    int m = mdb_env_create(&c.env);
-    if (!m)
-        m = mdb_env_set_maxdbs(c.env, 8);
-    if (!m)
-        m = mdb_env_set_mapsize(c.env, info.me_mapsize);
-    if (!m)
-        m = mdb_env_open(c.env, out, MDB_NOSYNC, 0644);
+    /* The copy's map starts as the source's; where the address space cannot hold a
+     * second map that big (sanitizers, ulimit -v; valgrind says EINVAL), halve it, but
+     * never below what the copy can need: the source's used pages and a margin. */
+    uint64_t need = (uint64_t)(info.me_last_pgno + 1) * st->psize;
+    need += need / 8 + (16u << 20);
+    uint64_t map = info.me_mapsize;
+    int m;
+    for (;;) {
+        m = mdb_env_create(&c.env);
+        if (!m)
+            m = mdb_env_set_maxdbs(c.env, 8);
+        if (!m)
+            m = mdb_env_set_mapsize(c.env, (size_t)map);
+        if (!m)
+            m = mdb_env_open(c.env, out, MDB_NOSYNC, 0644);
+        if ((m == ENOMEM || m == EINVAL) && map / 2 >= need) {
+            mdb_env_close(c.env);
+            c.env = NULL;
+            map /= 2;
+            continue;
+        }
+        break;
+    }
     if (m) {
         rc = store_err_mdb(st, m, "creating the compacted copy");
         goto fail;
