@@ -220,9 +220,10 @@ static double sum_view(const struct handle *h, int threads)
 static void op_scan(const struct bench_args *a)
 {
     double v[BENCH_MAX_SAMPLES], sum = 0;
+    uint64_t res = 0;
     char extra[1024] = "";
     for (int r = 0; r < a->reps; r++) {
-        bench_cache(a, a->store);
+        res = bench_cache(a, a->store);
         double t0 = bench_now();
         struct handle h;
         h_open(&h, a->store, BA_VIEW_READONLY);
@@ -230,8 +231,10 @@ static void op_scan(const struct bench_args *a)
         double t1 = bench_now();
         v[r] = (double)h.nbytes / 1e6 / (t1 - t0);
         if (r == a->reps - 1) {
-            bench_extra(extra, sizeof extra, "\"threads\": %d, \"cache\": \"%s\", \"sum\": %.17g",
-                        a->threads, a->cache, sum);
+            bench_extra(
+                extra, sizeof extra,
+                "\"threads\": %d, \"cache\": \"%s\", \"resident_MiB_before\": %llu, \"sum\": %.17g",
+                a->threads, a->cache, (unsigned long long)(res >> 20), sum);
             pager_extra(extra, sizeof extra, h.db);
         }
         h_close(&h);
@@ -268,9 +271,10 @@ static void op_rand(const struct bench_args *a)
 {
     double v[BENCH_MAX_SAMPLES], sum = 0;
     int count = a->count ? a->count : 2000;
+    uint64_t res = 0;
     char extra[1024] = "";
     for (int r = 0; r < a->reps; r++) {
-        bench_cache(a, a->store);
+        res = bench_cache(a, a->store);
         double t0 = bench_now();
         struct handle h;
         h_open(&h, a->store, BA_VIEW_READONLY);
@@ -284,8 +288,10 @@ static void op_rand(const struct bench_args *a)
         }
         v[r] = count / (bench_now() - t0);
         if (r == a->reps - 1) {
-            bench_extra(extra, sizeof extra, "\"reads\": %d, \"cache\": \"%s\", \"sum\": %.17g",
-                        count, a->cache, sum);
+            bench_extra(
+                extra, sizeof extra,
+                "\"reads\": %d, \"cache\": \"%s\", \"resident_MiB_before\": %llu, \"sum\": %.17g",
+                count, a->cache, (unsigned long long)(res >> 20), sum);
             pager_extra(extra, sizeof extra, h.db);
         }
         h_close(&h);

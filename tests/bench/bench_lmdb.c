@@ -204,7 +204,7 @@ static void op_write(const struct bench_args *a)
     free(src);
 }
 
-/* ---- scans ------------------------------------------------------------------------------------ */
+/* ---- scans ----------------------------------------------------------------------------------- */
 
 struct part {
     MDB_env *env;
@@ -274,9 +274,10 @@ static double scan_env(MDB_env *env, int threads, uint64_t *nbytes)
 static void op_scan(const struct bench_args *a)
 {
     double v[BENCH_MAX_SAMPLES], sum = 0;
+    uint64_t res = 0;
     char extra[512] = "";
     for (int r = 0; r < a->reps; r++) {
-        bench_cache(a, a->store);
+        res = bench_cache(a, a->store);
         double t0 = bench_now();
         MDB_env *env = env_open(a->store, MDB_RDONLY);
         uint64_t nbytes;
@@ -284,8 +285,9 @@ static void op_scan(const struct bench_args *a)
         v[r] = (double)nbytes / 1e6 / (bench_now() - t0);
         mdb_env_close(env);
     }
-    bench_extra(extra, sizeof extra, "\"threads\": %d, \"cache\": \"%s\", \"sum\": %.17g",
-                a->threads, a->cache, sum);
+    bench_extra(extra, sizeof extra,
+                "\"threads\": %d, \"cache\": \"%s\", \"resident_MiB_before\": %llu, \"sum\": %.17g",
+                a->threads, a->cache, (unsigned long long)(res >> 20), sum);
     bench_emit(a, a->threads > 1 ? "W9" : (!strcmp(a->cache, "cold") ? "W3-cold" : "W2-fresh"),
                "MB/s", v, a->reps, extra);
 }
@@ -317,11 +319,12 @@ static void op_rand(const struct bench_args *a)
 {
     double v[BENCH_MAX_SAMPLES], sum = 0;
     int count = a->count ? a->count : 2000;
+    uint64_t res = 0;
     char extra[512] = "";
     unsigned char *buf = malloc(BLK);
     ZSTD_DCtx *dctx = ZSTD_createDCtx();
     for (int r = 0; r < a->reps; r++) {
-        bench_cache(a, a->store);
+        res = bench_cache(a, a->store);
         double t0 = bench_now();
         MDB_env *env = env_open(a->store, MDB_RDONLY);
         MDB_txn *txn;
@@ -351,8 +354,9 @@ static void op_rand(const struct bench_args *a)
         mdb_env_close(env);
         v[r] = count / (bench_now() - t0);
     }
-    bench_extra(extra, sizeof extra, "\"reads\": %d, \"cache\": \"%s\", \"sum\": %.17g", count,
-                a->cache, sum);
+    bench_extra(extra, sizeof extra,
+                "\"reads\": %d, \"cache\": \"%s\", \"resident_MiB_before\": %llu, \"sum\": %.17g",
+                count, a->cache, (unsigned long long)(res >> 20), sum);
     bench_emit(a, !strcmp(a->cache, "cold") ? "W4-cold" : "W4-warm", "reads/s", v, a->reps, extra);
     ZSTD_freeDCtx(dctx);
     free(buf);

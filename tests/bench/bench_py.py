@@ -26,6 +26,8 @@ commit(). Page cache before each repetition: --cache warm (read every file), col
 (sync; drop_caches) or asis. One JSON line per figure on stdout.
 """
 import argparse
+import ctypes
+import gc
 import json
 import os
 import shutil
@@ -75,11 +77,60 @@ def warm(path):
         os.close(fd)
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long)
+_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+_libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+
+
+def _resident_file(path):
+    """Bytes of path in the page cache (mincore over the allocated extents)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    fd = os.open(path, os.O_RDONLY)
+    total = 0
+    try:
+        size = os.fstat(fd).st_size
+        off = 0
+        while off < size:
+            try:
+                off = os.lseek(fd, off, os.SEEK_DATA)
+            except OSError:
+                break
+            hole = os.lseek(fd, off, os.SEEK_HOLE)
+            for lo in range(off - off % page, hole, 1 << 30):
+                n = min(1 << 30, hole - lo)
+                addr = _libc.mmap(None, n, 1, 1, fd, lo)  # PROT_READ, MAP_SHARED
+                if addr in (None, ctypes.c_void_p(-1).value):
+                    return -1
+                vec = (ctypes.c_ubyte * ((n + page - 1) // page))()
+                if _libc.mincore(addr, n, vec) == 0:
+                    total += sum(1 for x in bytes(vec) if x & 1) * page
+                _libc.munmap(addr, n)
+            off = hole
+    finally:
+        os.close(fd)
+    return total
+
+
+def resident(path):
+    if os.path.isdir(path):
+        return sum(_resident_file(os.path.join(r, n)) for r, _, fs in os.walk(path)
+                   for n in fs)
+    return _resident_file(path) if os.path.exists(path) else 0
+
+
 def set_cache(mode, path):
+    """Put the store's pages in the page cache (warm) or out of it (cold); return the
+    bytes resident afterwards (a cold repetition must start near 0: a live mapping of
+    the store would keep its pages)."""
+    gc.collect()
     if mode == "cold":
         drop_caches()
     elif mode == "warm":
         warm(path)
+    return resident(path)
 
 
 def disk_bytes(path):
@@ -125,7 +176,7 @@ class Memmap(System):
         self.m.flush()
 
     def close(self):
-        del self.m
+        self.m = None
 
     def open(self, store, write=False):
         f = self._file(store)
@@ -182,6 +233,7 @@ class H5(System):
 
     def close(self):
         self.f.close()
+        self.f = self.ds = None
 
     def open(self, store, write=False):
         import h5py
@@ -243,6 +295,7 @@ class Zarr(System):
     def close(self):
         if self.kind == "lmdb":
             self.st.close()
+        self.st = self.z = None
 
     def open(self, store, write=False):
         import zarr
@@ -282,6 +335,7 @@ class Bigarray(System):
 
     def close(self):
         self.db.close()
+        self.db = self.A = None
 
     def open(self, store, write=False):
         import bigarray
@@ -408,20 +462,37 @@ def sum_threads(a, rows, cr, threads):
     return sum(res)
 
 
-def op_scan(args, sysm):
-    out = []
-    for _ in range(args.reps):
-        set_cache(args.cache, args.store)
+def timed_reads(args, sysm, body):
+    """args.reps repetitions of: set the page cache, open a fresh handle, body(a) -> (bytes
+    or reads, result), close. Returns the rates, the last result, the last repetition's
+    resident bytes before the clock started, and the system's counters. The handle lives
+    only inside one() so nothing maps the store while the cache is dropped."""
+    def one():
+        res = set_cache(args.cache, args.store)
         t0 = time.perf_counter()
         a = sysm.open(args.store)
-        rows = a.shape[0]
-        s = sum_threads(a, rows, sysm.chunk_rows, args.threads)
-        t1 = time.perf_counter()
-        out.append(rows * args.cols * sysm.dtype.itemsize / 1e6 / (t1 - t0))
+        amount, result = body(a)
+        dt = time.perf_counter() - t0
         extra = sysm.stat() if hasattr(sysm, "stat") else {}
         sysm.close()
+        return amount / dt, result, res, extra
+    rates, last = [], None
+    for _ in range(args.reps):
+        rate, result, res, extra = one()
+        rates.append(rate)
+        last = (result, res, extra)
+    return rates, last[0], last[1], last[2]
+
+
+def op_scan(args, sysm):
+    def body(a):
+        rows = a.shape[0]
+        s = sum_threads(a, rows, sysm.chunk_rows, args.threads)
+        return rows * args.cols * sysm.dtype.itemsize / 1e6, s
+    out, s, res, extra = timed_reads(args, sysm, body)
     wl = "W9" if args.threads > 1 else ("W3-cold" if args.cache == "cold" else "W2-fresh")
-    emit(args, wl, "MB/s", out, threads=args.threads, cache=args.cache, sum=s, **extra)
+    emit(args, wl, "MB/s", out, threads=args.threads, cache=args.cache, sum=s,
+         resident_MiB_before=res >> 20, **extra)
 
 
 def op_scanhot(args, sysm):
@@ -461,18 +532,15 @@ def rand_rows(seed, count, rows, nrow):
 def op_rand(args, sysm):
     count = args.count or 2000
     nrow = max(1, 65536 // (args.cols * sysm.dtype.itemsize))
-    out = []
-    s = 0.0
-    for _ in range(args.reps):
-        set_cache(args.cache, args.store)
-        t0 = time.perf_counter()
-        a = sysm.open(args.store)
+
+    def body(a):
+        s = 0.0
         for r in rand_rows(args.seed, count, a.shape[0], nrow):
             s += float(a[r:r + nrow].sum())
-        out.append(count / (time.perf_counter() - t0))
-        sysm.close()
+        return count, s
+    out, s, res, extra = timed_reads(args, sysm, body)
     emit(args, "W4-cold" if args.cache == "cold" else "W4-warm", "reads/s", out, reads=count,
-         cache=args.cache, sum=s)
+         cache=args.cache, sum=s, resident_MiB_before=res >> 20, **extra)
 
 
 def op_rewrite(args, sysm):
@@ -531,22 +599,18 @@ def op_append(args, sysm):
 
 
 def op_mean(args, sysm):
-    """np.mean over the whole array as a numpy user writes it (issue #4); h5py, which
-    cannot hand out a view of the whole dataset, is read in 2 MiB slices."""
-    out = []
-    for _ in range(args.reps):
-        set_cache(args.cache, args.store)
-        t0 = time.perf_counter()
-        a = sysm.open(args.store)
+    """np.mean over the whole array as a numpy user writes it (issue #4); h5py and zarr,
+    which cannot hand out a view of the whole array, are read in 2 MiB slices."""
+    def body(a):
+        n = a.shape[0] * a.shape[1]
         if isinstance(sysm, (H5, Zarr)):
-            m = sum_rows(a, 0, a.shape[0], sysm.chunk_rows) / (a.shape[0] * a.shape[1])
+            m = sum_rows(a, 0, a.shape[0], sysm.chunk_rows) / n
         else:
             m = float(np.mean(a if isinstance(sysm, Memmap) else a[:]))
-        out.append(a.shape[0] * args.cols * sysm.dtype.itemsize / 1e6 /
-                   (time.perf_counter() - t0))
-        extra = sysm.stat() if hasattr(sysm, "stat") else {}
-        sysm.close()
-    emit(args, "E2E-mean", "MB/s", out, cache=args.cache, mean=m, **extra)
+        return n * sysm.dtype.itemsize / 1e6, m
+    out, m, res, extra = timed_reads(args, sysm, body)
+    emit(args, "E2E-mean", "MB/s", out, cache=args.cache, mean=m, resident_MiB_before=res >> 20,
+         **extra)
 
 
 OPS = {"write": op_write, "scan": op_scan, "scanhot": op_scanhot, "rand": op_rand,

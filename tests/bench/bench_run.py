@@ -516,6 +516,8 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("bench_run: needs root (drop_caches, cgroups)")
     mode = MODES[args.mode]
+    # SIGTERM ends the run through the finally clauses (the cgroup is removed).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     r = Runner(args)
     r.record({"system": "machine", "workload": "facts", "dataset": "-", "value": None,
               "unit": None, "n": 0, "extra": machine_facts(args, mode)})

@@ -107,7 +107,8 @@ def cell(r):
     if not r:
         return "–"
     if r["n"] > 1:
-        return f"{fmt(r['value'], r['unit'])} [{fmt(r['min'], r['unit'])}–{fmt(r['max'], r['unit'])}]"
+        u = r["unit"]
+        return f"{fmt(r['value'], u)} [{fmt(r['min'], u)}–{fmt(r['max'], u)}]"
     return fmt(r["value"], r["unit"])
 
 
@@ -151,7 +152,8 @@ def workload_tables(run, out):
             for s in systems:
                 r = run.get(s, w, ds)
                 x = better_ratio(r["value"], mm, unit) if mm and s != "memmap" else None
-                row = [s, cell(r), str(r["n"]), f"{x:.2f}" if x else ("1" if s == "memmap" else "–")]
+                xm = f"{x:.2f}" if x else ("1" if s == "memmap" else "–")
+                row = [s, cell(r), str(r["n"]), xm]
                 for b in bas:
                     q = better_ratio(run.val(b, w, ds), r["value"], unit)
                     row.append("" if b == s else (f"{q:.2f}" if q else "–"))
