@@ -332,6 +332,11 @@ typedef struct ba_pager_stat {
     uint64_t fault_ns_total;  /**< time spent resolving faults */
     uint64_t fault_hist[16];  /**< faults by duration: bucket i counts [2^i, 2^(i+1)) us, the
                                      last bucket everything longer */
+    uint64_t direct_loads;    /**< blocks mapped straight from the database file (zero-copy),
+                                   each checksummed once; not in loads */
+    uint64_t direct_copies;   /**< of those, blocks copied into RAM at a write */
+    uint64_t direct_bytes;    /**< bytes of blocks mapped zero-copy now: the kernel's page
+                                   cache, not counted in ram_used */
 } ba_pager_stat;
 
 /** Counters of the database's pager (all sessions). st->size must be set. */

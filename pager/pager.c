@@ -26,6 +26,13 @@
  *             anonymous memory registered for missing faults.
  *   budget    ram_limit: bytes of populated frames. Clean blocks are evicted to stay
  *             under it; dirty blocks beyond it spill to a temporary file.
+ *   direct    zero-copy (pager_direct.c): a block whose bytes ops.locate finds verbatim
+ *             in a file (an extent: descriptor, page-aligned offset, checksum tag) is
+ *             mapped from the page cache, MAP_PRIVATE and PROT_READ, instead of copied
+ *             into a frame: no frame, outside the budget, checked once with ops.verify.
+ *   slot      a staging slot: block-sized address space of a pool (pool->stage) where a
+ *             located extent is mapped and verified before any mapping shows it, and
+ *             where readahead leaves DIRECT blocks "staged" until a fault moves them in.
  *
  * ==== Block states ====================================================================
  *
@@ -42,16 +49,24 @@
  *        |                                                                   |
  *        |                                                           written |
  *        +--- discard, close, writeout end (committed) ------ SPILLED <------+
- *                                                              |  ^
- *                                              fault, writeout |  | read failed
- *                                                              v  |
- *                                                          UNSPILLING --read ok--> DIRTY
+ *        |                                                     |  ^
+ *        |                                     fault, writeout |  | read failed
+ *        |                                                     v  |
+ *        |                                                 UNSPILLING --read ok--> DIRTY
+ *        |
+ *        |  read fault, readahead      located, mapped     write fault (copy into a
+ *        +-----------------------> LOCATING ------> DIRECT ----------------------> LOADING
+ *        |   (zero-copy files)      |  ^  |  verified         |      frame; DIRECT
+ *        |                          |  +--+ stale: again      |      mappings dropped)
+ *        +-- not mappable, failed --+                         |
+ *        |   (a fault then loads)                             |
+ *        +---- direct CLOCK, invalidate, discard, close ------+
  *
  *   ABSENT -> LOADING       [block_load, ra_load]       frame taken with frame_get()
- *   LOADING -> LOADING      [block_load]                BF_STALE: invalidated/discarded
+ *   LOADING -> LOADING      [block_fill]                BF_STALE: invalidated/discarded
  *                                                       while loading: load again
- *   LOADING -> CLEAN        [block_load, ra_load]       joins the CLOCK ring, referenced
- *   LOADING -> ABSENT       [block_load]                load error: error recorded on
+ *   LOADING -> CLEAN        [block_fill, ra_load]       joins the CLOCK ring, referenced
+ *   LOADING -> ABSENT       [block_fill]                load error: error recorded on
  *                                                       the file, block poisoned (fault
  *                                                       contexts only)
  *   LOADING -> ABSENT       [ra_load]                   readahead failed or stale: drop
@@ -70,16 +85,45 @@
  *   UNSPILLING -> SPILLED   [unspill_block]             read failed (data still there)
  *   SPILLED -> ABSENT       [pager_file_discard, pager_file_close,
  *                            pager_writeout_end (committed: the store has the bytes)]
+ *   ABSENT -> LOCATING      [direct_locate <- read fault, prefault, ra_load]  a staging
+ *                                                       slot taken (a fault may take a
+ *                                                       staged block's); none: a fault
+ *                                                       loads instead, readahead gives up
+ *   LOCATING -> LOCATING    [direct_locate]             BF_STALE (fault): locate again
+ *   LOCATING -> DIRECT      [direct_locate]             located, mapped into the slot,
+ *                                                       verified: staged, in the direct
+ *                                                       ring, referenced (BF_READAHEAD
+ *                                                       when readahead did it)
+ *   LOCATING -> ABSENT      [direct_locate]             locate refused, the extent is
+ *                                                       outside the file, mmap or verify
+ *                                                       failed (a fault then loads the
+ *                                                       block, and load reports errors);
+ *                                                       readahead: also when stale
+ *   DIRECT -> DIRECT        [block_fault_map -> direct_map_into]  read fault: the staged
+ *                                                       entries move in (slot freed), or
+ *                                                       the extent is mapped afresh
+ *   DIRECT -> LOADING       [direct_copy <- write fault, write prefault]  a frame taken,
+ *                                                       the DIRECT mappings and slot
+ *                                                       dropped, the extent pread into
+ *                                                       the frame (ops.load if stale)
+ *   DIRECT -> ABSENT        [direct_drop <- direct_reclaim, pager_file_invalidate,
+ *                            pager_file_discard, pager_file_close]
  *
- *   What holds (pager_check_block() asserts it):
+ *   What holds (pager_check_block() and pager_check_locked() assert it):
  *   - A frame belongs to a block exactly in LOADING, CLEAN, DIRTY, SPILLING, UNSPILLING.
- *   - The CLOCK ring holds exactly the CLEAN and DIRTY blocks.
- *   - Only CLEAN and DIRTY blocks are mapped. A CLEAN block is mapped read-only (SIGSEGV:
- *     PROT_READ; uffd: write-protected) everywhere. A DIRTY block is mapped writable only
- *     where the mapping allows writes and no writeout protects it (BF_WPROT).
+ *   - The CLOCK ring holds exactly the CLEAN and DIRTY blocks; the direct ring exactly
+ *     the DIRECT blocks (at most max_direct once a locate returns).
+ *   - Only CLEAN, DIRTY and DIRECT blocks are mapped. A CLEAN block is mapped read-only
+ *     (SIGSEGV: PROT_READ; uffd: write-protected) everywhere. A DIRTY block is mapped
+ *     writable only where the mapping allows writes and no writeout protects it
+ *     (BF_WPROT). A DIRECT block is mapped PROT_READ everywhere, never writable and
+ *     never a primary (no frame, no home), so the kernel's copy-on-write never runs.
+ *   - A staging slot belongs to at most one block, LOCATING (always) or DIRECT (staged);
+ *     the other slots of the pool are free. DIRECT blocks carry no frame flags
+ *     (BF_AWAY, BF_WPROT, BF_STALE, BF_POISON), no pin, and a page-aligned extent.
  *   - BF_AWAY (the frame's entries left home) iff exactly one mapping is its primary.
- *   - LOADING, SPILLING, UNSPILLING are "busy": one thread does I/O without the lock;
- *     everyone else waits on pg->cv and the struct is not freed.
+ *   - LOADING, SPILLING, UNSPILLING, LOCATING are "busy": one thread does I/O without
+ *     the lock; everyone else waits on pg->cv and the struct is not freed.
  *   - ABSENT structs exist only while poisoned or listed by a writeout (else freed).
  *
  * ==== Locks ===========================================================================
@@ -89,20 +133,30 @@
  *                     mapping's `active` count), write-locked by pager_map/pager_unmap
  *                     to add/remove an entry. A leaf: nothing else is held with it.
  *   pg->lock          (mutex) everything else of one pager: pools and frames, the
- *                     CLOCK ring and budget, every file's index and block states and
- *                     bmaps, spill slots, the readahead queue, counters. Also held
- *                     across the mapping system calls (mremap/mprotect/mmap) of a state
- *                     change, so that state and kernel mappings change together.
+ *                     CLOCK rings and budget, every file's index and block states and
+ *                     bmaps, spill and staging slots, the readahead queue, counters.
+ *                     Also held across the mapping system calls (mremap/mprotect/mmap)
+ *                     of a state change, so that state and kernel mappings change
+ *                     together; not across the staging mmap (MAP_POPULATE) and the
+ *                     checksum pass of a locate, which touch only the locating thread's
+ *                     slot.
  *   pg->cv            condition for pg->lock: a busy block finished, a frame was freed,
  *                     a mapping's faults drained, a file's readahead drained.
  *
  *   Order: the registry lock and pg->lock are never held together. No pager lock is
- *   held while calling ops.load, so ops.load may take any lock of its own, as long as
- *   the holder of that lock never waits for a fault on a pager mapping.
+ *   held while calling ops.load, ops.locate or ops.verify, so they may take any lock of
+ *   their own, as long as the holder of that lock never waits for a fault on a pager
+ *   mapping.
  *
  *   Where pg->lock is dropped, and what is re-checked after:
- *   - block_load() around ops.load (state LOADING pins the struct and frame); after:
- *     BF_STALE (load again). The caller then looks the block up again.
+ *   - block_fill() around ops.load or the pread of a DIRECT block's extent (state
+ *     LOADING pins the struct and frame); after: BF_STALE (load again, with ops.load).
+ *     The caller then looks the block up again.
+ *   - direct_locate() around ops.locate, the staging mmap and ops.verify (LOCATING
+ *     pins the struct and its slot); after: BF_STALE (a fault locates again: the
+ *     extent may be gone; readahead drops the block).
+ *   - direct_copy() in frame_get(); after: the block is looked up again and must still
+ *     be DIRECT, else the frame is freed and the fault looks again.
  *   - spill_block()/unspill_block() around pwrite/pread (SPILLING/UNSPILLING pin it).
  *   - frame_get() when spilling or waiting for a frame; callers look the block up again
  *     by (file, blkno) and re-check its state, never trusting a pointer across a drop.
@@ -120,13 +174,15 @@
  *                     default action, a core) instead of recursive; no malloc (blocks
  *                     and index come from mmap'ed slabs, pager_mem.c), no stdio, no
  *                     message formatting, no ba_error_set. It takes the registry read
- *                     lock, pg->lock, waits on pg->cv, calls ops.load, makes system calls.
+ *                     lock, pg->lock, waits on pg->cv, calls ops.load, ops.locate and
+ *                     ops.verify, makes system calls (mmap, mremap, fstat, pread).
  *   uffd service      pager_uffd.c: threads reading userfaultfd messages; the same
  *                     rules as the handler (they share pager_fault_resolve()); all
  *                     asynchronous signals blocked.
- *   readahead workers pager_readahead.c: load blocks ahead; the same rules. A fault
- *                     that would wait for a block a worker is loading runs one queued
- *                     readahead job itself meanwhile (ra_help), under the same rules.
+ *   readahead workers pager_readahead.c: load (or locate, stage and verify) blocks
+ *                     ahead; the same rules. A fault that would wait for a block a
+ *                     worker is loading or locating runs one queued readahead job itself
+ *                     meanwhile (ra_help), under the same rules.
  *
  *   The SIGSEGV handler serves the mappings of both backends: a userfaultfd mapping
  *   passes through short PROT_NONE / read-only windows while the service thread
@@ -149,7 +205,11 @@
  *   without fixing anything faults again, as with a hardware error, instead of
  *   hammering the store. pager_prefault() loads in the calling thread and returns the
  *   code instead, recording nothing. A failed readahead load is dropped silently (the
- *   fault that needs the block loads it again and reports).
+ *   fault that needs the block loads it again and reports). On the zero-copy path a
+ *   failure of any step (ops.locate, the extent check, the staging mmap, ops.verify:
+ *   a checksum mismatch) never reports by itself: the fault falls back to ops.load,
+ *   which reads and checks the same bytes and reports through the path above; so a
+ *   damaged block gives SIGBUS (or the prefault code) whichever path it takes.
  *
  * ==== Costs and the default backend ======================================================
  *
@@ -166,23 +226,46 @@
  *   aligned: mremap then hands over whole page tables (see pager_frames.c).
  *
  *   Kernel VMAs: a mapped block costs one or two; unmapped ones merge back into the
- *   holes and home. The number of mapped blocks is capped at max_map_count / 16 (the
- *   CLOCK hand unmaps beyond it), so random access over any number of blocks stays far
- *   below vm.max_map_count (tested: 200,000 blocks, peak < 8,000 VMAs).
+ *   holes and home. The number of mapped blocks, frames' and DIRECT alike, is capped at
+ *   max_map_count / 16 (the CLOCK hands unmap beyond it, the direct ring's first), so
+ *   random access over any number of blocks stays far below vm.max_map_count (tested:
+ *   200,000 blocks, peak < 8,000 VMAs; zero-copy: 40,000 DIRECT blocks, peak < 7,600).
+ *   Staging slots add at most two VMAs each (nstage per block size, 8 to 128). DIRECT
+ *   blocks, mapped or not, are at most max_direct (4x the mapped cap): the direct ring's
+ *   second-chance hand drops the rest; an unmapped DIRECT block costs only its struct.
  *
  * ==== Kernel accesses (read(2)/write(2) into a view) ====================================
  *
  *   userfaultfd: the kernel waits for the service thread, so system calls work on any
  *   part of a mapping. SIGSEGV: the kernel does not raise signals for its own accesses
  *   and returns EFAULT; call pager_prefault() on the range first (with
- *   PAGER_PREFAULT_WRITE when the kernel will write into it, e.g. read(2)), and keep the
- *   range within the budget so nothing is evicted before the call.
+ *   PAGER_PREFAULT_WRITE when the kernel will write into it, e.g. read(2): a DIRECT
+ *   block is read-only, the write prefault copies it into a frame), and keep the range
+ *   within the budget so nothing is evicted before the call (DIRECT blocks: within
+ *   max_map_count / 16 blocks, so that the VMA sweep leaves them mapped).
+ *
+ * ==== Zero-copy and the backends =========================================================
+ *
+ *   DIRECT blocks exist only with the SIGSEGV backend: pager_create() turns zero-copy
+ *   off with userfaultfd. uffd-wp tracks writes to anonymous memory, shmem and hugetlbfs,
+ *   not to a private file mapping, so a DIRECT block there would be read-only memory
+ *   that the kernel cannot wait on: read(2) into it would fail with EFAULT where the
+ *   userfaultfd backend promises that system calls work without prefaulting. (User-mode
+ *   writes would work: the SIGSEGV handler serves userfaultfd mappings too.)
+ *   Zero-copy is also off with pager_opts.zerocopy = 0 or BIGARRAY_ZEROCOPY=0, and for a
+ *   file whose ops have no locate. The owner of ops.locate keeps located bytes in place
+ *   until it invalidates the block (lib/: see "Snapshots and zero-copy mappings" in
+ *   lib/ba_internal.h); the pager maps the descriptor, so a remap of the owner's own
+ *   mapping of the file (LMDB's map growth) does not matter. A page the kernel drops
+ *   from the page cache and reads back later is not checked again.
  *
  * ==== fork() ==========================================================================
  *
- *   Pools and mappings are MADV_DONTFORK: a child has none of them, and touching a
- *   former mapping address is an ordinary crash there (the handler sees no mapping of
- *   its own; a pthread_atfork child handler also empties the registry). Every pager
+ *   Pools, mappings, DIRECT ranges and staging slots are MADV_DONTFORK (each DIRECT
+ *   mmap is marked again: a new VMA does not inherit it): a child has none of them, and
+ *   touching a former mapping address is an ordinary crash there (the handler sees no
+ *   mapping of its own; a pthread_atfork child handler also empties the registry),
+ *   DIRECT blocks included (tested). Every pager
  *   marks itself forked in the child: its functions refuse (BA_EFAILED) or do nothing,
  *   and pager_destroy() frees nothing in the child.
  */
@@ -206,6 +289,7 @@ void pager_opts_init(struct pager_opts *o)
     o->size = sizeof *o;
     o->backend = PAGER_BACKEND_AUTO;
     o->readahead = 1;
+    o->zerocopy = 1;
 }
 
 /* The default backend, from tests/bench/bench_pager.c on the target machine: the
@@ -328,6 +412,14 @@ int pager_create(const struct pager_opts *o, struct pager **out)
     }
     if (backend != PAGER_BACKEND_UFFD && backend != PAGER_BACKEND_SIGSEGV)
         return ba_error_set(BA_EINVAL, "pager_create: unknown backend %d", o->backend);
+    int zerocopy = o->zerocopy != 0;
+    env = getenv("BIGARRAY_ZEROCOPY");
+    if (env && *env) {
+        if (strcmp(env, "0") && strcmp(env, "1"))
+            return ba_error_set(BA_EINVAL, "BIGARRAY_ZEROCOPY='%s': expected 0 or 1", env);
+        if (!strcmp(env, "0"))
+            zerocopy = 0;
+    }
 
     const char *dir = o->spill_dir;
     if (!dir || !*dir)
@@ -350,6 +442,7 @@ int pager_create(const struct pager_opts *o, struct pager **out)
     pg->pid = getpid();
     unsigned mmc = max_map_count();
     pg->max_bmaps = mmc / 16 > 64 ? mmc / 16 : 64;
+    pg->max_direct = 4 * pg->max_bmaps;
     slab_init(&pg->blk_slab, sizeof(struct pager_block));
     slab_init(&pg->bmap_slab, sizeof(struct pager_bmap));
     pg->readahead = o->readahead != 0;
@@ -369,6 +462,11 @@ int pager_create(const struct pager_opts *o, struct pager **out)
         pg->backend = PAGER_BACKEND_UFFD;
         pg->be = &pager_uffd_ops;
     }
+    /* userfaultfd cannot track writes to a private file mapping (uffd-wp covers
+     * anonymous memory, shmem and hugetlbfs): a kernel write (read(2) into a view) would
+     * fail with EFAULT instead of waiting. Zero-copy is for the SIGSEGV backend. */
+    pg->zerocopy = zerocopy && pg->backend == PAGER_BACKEND_SIGSEGV;
+    pg->direct_slots = o->direct_slots;
     if (pg->readahead && (rc = ra_start(pg)))
         goto err_uffd;
     *out = pg;
@@ -416,9 +514,14 @@ uint64_t pager_ram_limit(const struct pager *pg)
     return pg->ram_limit;
 }
 
+int pager_zerocopy(const struct pager *pg)
+{
+    return pg->zerocopy;
+}
+
 /* ---- blocks -------------------------------------------------------------------------------- */
 
-static struct pager_block *block_new(struct pager_file *f, uint64_t blkno)
+struct pager_block *pager_block_new(struct pager_file *f, uint64_t blkno)
 {
     struct pager_block *b = slab_alloc(&f->pg->blk_slab);
     if (!b)
@@ -471,6 +574,8 @@ int pager_file_open(struct pager *pg, uint32_t block_size, const struct pager_op
 {
     if (!pg || !ops || !ops->load || !out)
         return ba_error_set(BA_EINVAL, "pager_file_open: NULL argument");
+    if (ops->locate && !ops->verify)
+        return ba_error_set(BA_EINVAL, "pager_file_open: ops.locate without ops.verify");
     *out = NULL;
     if (!ba_is_pow2(block_size) || block_size < (1u << PAGER_MIN_SHIFT) ||
         block_size > (1u << PAGER_MAX_SHIFT))
@@ -496,6 +601,10 @@ int pager_file_open(struct pager *pg, uint32_t block_size, const struct pager_op
         return ba_error_set(rc, "pager_file_open: cannot create a RAM pool for %u-byte blocks: %s",
                             block_size, ba_strerror(rc));
     }
+    /* Without staging slots (no address space) the file simply copies, as without
+     * zero-copy. */
+    if (pg->zerocopy && ops->locate)
+        direct_stage_init(pg, f->pool);
     f->next = pg->files;
     if (pg->files)
         pg->files->prev = f;
@@ -507,7 +616,13 @@ int pager_file_open(struct pager *pg, uint32_t block_size, const struct pager_op
 
 static int block_busy(const struct pager_block *b)
 {
-    return b->state == BS_LOADING || b->state == BS_SPILLING || b->state == BS_UNSPILLING;
+    return b->state == BS_LOADING || b->state == BS_SPILLING || b->state == BS_UNSPILLING ||
+           b->state == BS_LOCATING;
+}
+
+static int block_loading(const struct pager_block *b)
+{
+    return b->state == BS_LOADING || b->state == BS_LOCATING;
 }
 
 struct idle_scan {
@@ -518,7 +633,7 @@ struct idle_scan {
 static void idle_scan_one(struct pager_block *b, void *arg)
 {
     struct idle_scan *s = arg;
-    if (block_busy(b) && (s->loads_too || b->state != BS_LOADING))
+    if (block_busy(b) && (s->loads_too || !block_loading(b)))
         s->busy = 1;
 }
 
@@ -540,10 +655,15 @@ void pager_block_drop(struct pager *pg, struct pager_block *b)
 {
     struct pager_file *f = b->file;
     assert(!block_busy(b));
+    if (b->state == BS_DIRECT) {
+        direct_drop(pg, b);
+        b->pin = 0;
+        return;
+    }
     if (b->maps)
         block_unmap_all(pg, b);
     if (b->state == BS_CLEAN || b->state == BS_DIRTY) {
-        ring_remove(pg, b);
+        ring_remove(&pg->ring, b);
         frame_free(pg, f->pool, b->frame);
     }
     if (b->state == BS_SPILLED)
@@ -700,39 +820,47 @@ void pager_unmap(struct pager_mapping *m)
 
 /* ---- the fault core ----------------------------------------------------------------------- */
 
-/* Load ABSENT block blkno of f into a frame (lock held; dropped around ops.load).
- * Returns 0 when the caller should look at the block again (loaded, or someone else
- * changed it meanwhile), or the load error. */
-static int block_load(struct pager *pg, struct pager_file *f, uint64_t blkno, enum pager_ctx ctx)
+/* Read n bytes of a located extent into buf (a frame, through the load alias).
+ * Returns 0, or -1 when the file gave fewer bytes (the caller loads instead). */
+static int extent_read(const struct pager_extent *e, char *buf, size_t n)
 {
-    uint32_t frame;
-    int r = frame_get(pg, f->pool, FG_SPILL | FG_OVERCOMMIT | FG_WAIT, &frame);
-    if (r)
-        return r;
-    /* frame_get() may have dropped the lock: look again. */
-    struct pager_block *b = index_get(f, blkno);
-    if (!b && !(b = block_new(f, blkno))) {
-        frame_free(pg, f->pool, frame);
-        return -ENOMEM;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(e->fd, buf + got, n - got, (off_t)(e->off + got));
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)r;
     }
-    if (b->state != BS_ABSENT || (b->flags & BF_POISON)) {
-        frame_free(pg, f->pool, frame);
-        return 0;
-    }
-    b->state = BS_LOADING;
-    b->frame = frame;
-    char *buf = frame_alias(f->pool, frame);
+    return 0;
+}
+
+/* Fill the frame of LOADING block b (lock held; dropped around the I/O): from src (a
+ * DIRECT block's extent, already checked) the first time if given, else, and on every
+ * retry after an invalidation, with ops.load. Then CLEAN, or ABSENT on a load error. */
+static int block_fill(struct pager *pg, struct pager_block *b, enum pager_ctx ctx,
+                      const struct pager_extent *src)
+{
+    struct pager_file *f = b->file;
+    uint64_t blkno = b->blkno;
+    char *buf = frame_alias(f->pool, b->frame);
+    int r;
     do {
         b->flags &= (uint8_t)~BF_STALE;
         pthread_mutex_unlock(&pg->lock);
-        r = f->ops.load(f->ctx, blkno, buf);
+        r = src ? extent_read(src, buf, f->bs) : -1;
+        if (r)
+            r = f->ops.load(f->ctx, blkno, buf);
+        src = NULL;
         pthread_mutex_lock(&pg->lock);
     } while (b->flags & BF_STALE);
     if (r > 0)
         r = 0;
     if (r < 0) {
         b->state = BS_ABSENT;
-        frame_free(pg, f->pool, frame);
+        frame_free(pg, f->pool, b->frame);
         PAGER_COUNT(f, load_errors, 1);
         if (ctx != PAGER_CTX_API) {
             b->flags |= BF_POISON;
@@ -746,7 +874,7 @@ static int block_load(struct pager *pg, struct pager_file *f, uint64_t blkno, en
     }
     b->state = BS_CLEAN;
     b->flags |= BF_REFERENCED;
-    ring_insert(pg, b);
+    ring_insert(&pg->ring, b);
     PAGER_COUNT(f, loads, 1);
     PAGER_COUNT(f, load_bytes, f->bs);
     pthread_cond_broadcast(&pg->cv);
@@ -754,34 +882,97 @@ static int block_load(struct pager *pg, struct pager_file *f, uint64_t blkno, en
     return 0;
 }
 
-/* Map a CLEAN or DIRTY block into m for an access (lock held, no drop). */
+/* Load ABSENT block blkno of f into a frame (lock held; dropped around ops.load).
+ * Returns 0 when the caller should look at the block again (loaded, or someone else
+ * changed it meanwhile), or the load error. */
+static int block_load(struct pager *pg, struct pager_file *f, uint64_t blkno, enum pager_ctx ctx)
+{
+    uint32_t frame;
+    int r = frame_get(pg, f->pool, FG_SPILL | FG_OVERCOMMIT | FG_WAIT, &frame);
+    if (r)
+        return r;
+    /* frame_get() may have dropped the lock: look again. */
+    struct pager_block *b = index_get(f, blkno);
+    if (!b && !(b = pager_block_new(f, blkno))) {
+        frame_free(pg, f->pool, frame);
+        return -ENOMEM;
+    }
+    if (b->state != BS_ABSENT || (b->flags & BF_POISON)) {
+        frame_free(pg, f->pool, frame);
+        return 0;
+    }
+    b->state = BS_LOADING;
+    b->frame = frame;
+    return block_fill(pg, b, ctx, NULL);
+}
+
+/* A write fault on DIRECT block blkno: copy it into a frame (from the file, through the
+ * load alias) and forget the direct mappings, so that the write lands in a frame under
+ * the budget and the kernel's copy-on-write never runs. The block is LOADING in
+ * between (faults on it wait) and CLEAN after; the caller looks again and maps it for
+ * writing. Lock held, dropped for frame_get() and the copy. */
+static int direct_copy(struct pager *pg, struct pager_file *f, uint64_t blkno, enum pager_ctx ctx)
+{
+    uint32_t frame;
+    int r = frame_get(pg, f->pool, FG_SPILL | FG_OVERCOMMIT | FG_WAIT, &frame);
+    if (r)
+        return r;
+    struct pager_block *b = index_get(f, blkno);
+    if (!b || b->state != BS_DIRECT) { /* changed while frame_get() waited */
+        frame_free(pg, f->pool, frame);
+        return 0;
+    }
+    struct pager_extent src = {b->dfd, b->doff, 0};
+    direct_drop(pg, b);
+    b->state = BS_LOADING;
+    b->frame = frame;
+    PAGER_COUNT(f, direct_copies, 1);
+    return block_fill(pg, b, ctx, &src);
+}
+
+/* Whether a fault of kind `write` (1, 0, -1 unknown) on b through m is a write: an
+ * unknown one where b is mapped read-only in m must be. */
+static int fault_writes(const struct pager_block *b, const struct pager_mapping *m, int write)
+{
+    if (write >= 0)
+        return write;
+    const struct pager_bmap *bm = block_bmap(b, m);
+    return bm && !bm->writable;
+}
+
+/* Map a CLEAN, DIRTY or (for reading) DIRECT block into m for an access (lock held, no
+ * drop). */
 static int block_fault_map(struct pager *pg, struct pager_block *b, struct pager_mapping *m,
                            int write, int *hit)
 {
     struct pager_file *f = b->file;
     struct pager_bmap *bm = block_bmap(b, m);
-    if (write < 0) /* unknown: a fault where the block is mapped read-only is a write */
-        write = bm && !bm->writable;
-    if (write && (m->flags & PAGER_MAP_READONLY))
-        return PAGER_FAULT_CHAIN;
-    if (write) {
-        if (b->state == BS_CLEAN) {
-            b->state = BS_DIRTY;
-            f->ndirty++;
-            pg->dirty_bytes += f->bs;
-        }
-        b->flags &= (uint8_t)~BF_WPROT;
-        b->wgen++;
-    }
-    int writable =
-        b->state == BS_DIRTY && !(b->flags & BF_WPROT) && !(m->flags & PAGER_MAP_READONLY);
     int r = 0;
-    if (!bm)
-        r = block_map_into(pg, b, m, writable);
-    else if (writable && !bm->writable) {
-        r = pg->be->make_writable(pg, m, pager_block_addr(m, b->blkno), f->bs);
-        if (!r)
-            bm->writable = 1;
+    if (b->state == BS_DIRECT) {
+        assert(!write); /* the caller copied it into a frame first */
+        if (!bm)
+            r = direct_map_into(pg, b, m);
+    } else {
+        if (write && (m->flags & PAGER_MAP_READONLY))
+            return PAGER_FAULT_CHAIN;
+        if (write) {
+            if (b->state == BS_CLEAN) {
+                b->state = BS_DIRTY;
+                f->ndirty++;
+                pg->dirty_bytes += f->bs;
+            }
+            b->flags &= (uint8_t)~BF_WPROT;
+            b->wgen++;
+        }
+        int writable =
+            b->state == BS_DIRTY && !(b->flags & BF_WPROT) && !(m->flags & PAGER_MAP_READONLY);
+        if (!bm)
+            r = block_map_into(pg, b, m, writable);
+        else if (writable && !bm->writable) {
+            r = pg->be->make_writable(pg, m, pager_block_addr(m, b->blkno), f->bs);
+            if (!r)
+                bm->writable = 1;
+        }
     }
     b->flags |= BF_REFERENCED;
     *hit = (b->flags & BF_READAHEAD) != 0;
@@ -820,7 +1011,7 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
         if (m->dead) /* being unmapped: the access retries on a hole or crashes */
             break;
         b = index_get(f, blkno);
-        if (!b && !(b = block_new(f, blkno))) {
+        if (!b && !(b = pager_block_new(f, blkno))) {
             r = -ENOMEM;
             break;
         }
@@ -833,11 +1024,29 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
         }
         if (b->state == BS_ABSENT) {
             in_ram = 0;
+            /* A read tries zero-copy first; a write wants a frame anyway. */
+            if (write <= 0 && direct_enabled(f)) {
+                r = direct_locate(pg, f, blkno, 0);
+                if (r == 0)
+                    continue; /* DIRECT and staged now (or changed): look again */
+                if (r < 0)
+                    break;
+                r = 0; /* PAGER_DIRECT_NO: copy it */
+            }
             if ((r = block_load(pg, f, blkno, ctx)))
                 break;
         } else if (block_busy(b)) {
-            if (!(b->state == BS_LOADING && (b->flags & BF_RA_LOAD) && ra_help(pg)))
+            if (!(block_loading(b) && (b->flags & BF_RA_LOAD) && ra_help(pg)))
                 pthread_cond_wait(&pg->cv, &pg->lock);
+        } else if (b->state == BS_DIRECT && fault_writes(b, m, write)) {
+            if (m->flags & PAGER_MAP_READONLY) {
+                r = PAGER_FAULT_CHAIN;
+                break;
+            }
+            in_ram = 0;
+            if ((r = direct_copy(pg, f, blkno, ctx)))
+                break;
+            write = 1;
         } else if (b->state == BS_SPILLED) {
             in_ram = 0;
             if ((r = unspill_block(pg, b, FG_SPILL | FG_OVERCOMMIT | FG_WAIT))) {
@@ -849,7 +1058,7 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
             }
         } else {
             int hit = 0;
-            r = block_fault_map(pg, b, m, write, &hit);
+            r = block_fault_map(pg, b, m, fault_writes(b, m, write), &hit);
             if (r == 0 && ctx != PAGER_CTX_API && pg->readahead)
                 ra_on_fault(f, blkno, m, hit);
             if (r == 0 && pg->nbmaps > pg->max_bmaps)
@@ -939,22 +1148,24 @@ void pager_block_info_get(struct pager_file *pf, uint64_t blkno, struct pager_bl
     struct pager_block *b = index_get(pf, blkno);
     if (b) {
         static const int pub[] = {
-            [BS_ABSENT] = PAGER_BLK_ABSENT,     [BS_LOADING] = PAGER_BLK_LOADING,
-            [BS_CLEAN] = PAGER_BLK_CLEAN,       [BS_DIRTY] = PAGER_BLK_DIRTY,
-            [BS_SPILLING] = PAGER_BLK_DIRTY,    [BS_SPILLED] = PAGER_BLK_SPILLED,
-            [BS_UNSPILLING] = PAGER_BLK_SPILLED};
+            [BS_ABSENT] = PAGER_BLK_ABSENT,      [BS_LOADING] = PAGER_BLK_LOADING,
+            [BS_CLEAN] = PAGER_BLK_CLEAN,        [BS_DIRTY] = PAGER_BLK_DIRTY,
+            [BS_SPILLING] = PAGER_BLK_DIRTY,     [BS_SPILLED] = PAGER_BLK_SPILLED,
+            [BS_UNSPILLING] = PAGER_BLK_SPILLED, [BS_LOCATING] = PAGER_BLK_LOADING,
+            [BS_DIRECT] = PAGER_BLK_DIRECT};
         out->state = pub[b->state];
         out->nmapped = block_nmapped(b);
         for (struct pager_bmap *bm = b->maps; bm; bm = bm->next)
             out->writable |= bm->writable;
         out->referenced = (b->flags & BF_REFERENCED) != 0;
         out->lru_rank = block_lru_rank(pg, b);
+        out->staged = b->state == BS_DIRECT && b->dslot != PAGER_NO_SLOT;
     }
     pthread_mutex_unlock(&pg->lock);
 }
 
 static void stat_fill(ba_pager_stat *st, const struct pager_counters *c, uint64_t ram_used,
-                      uint64_t ram_limit, uint64_t dirty)
+                      uint64_t ram_limit, uint64_t dirty, uint64_t direct)
 {
     ba_pager_stat s;
     memset(&s, 0, sizeof s);
@@ -975,6 +1186,9 @@ static void stat_fill(ba_pager_stat *st, const struct pager_counters *c, uint64_
     s.ram_limit = ram_limit;
     s.dirty_bytes = dirty;
     s.fault_ns_total = c->fault_ns_total;
+    s.direct_loads = c->direct_loads;
+    s.direct_copies = c->direct_copies;
+    s.direct_bytes = direct;
     memcpy(s.fault_hist, c->fault_hist, sizeof s.fault_hist);
     size_t n = (st->size && st->size < sizeof s) ? st->size : sizeof s;
     size_t keep = st->size ? st->size : sizeof s;
@@ -986,7 +1200,7 @@ void pager_stat_get(struct pager *pg, ba_pager_stat *st)
 {
     if (pager_lock(pg))
         return;
-    stat_fill(st, &pg->cnt, pg->ram_used, pg->ram_limit, pg->dirty_bytes);
+    stat_fill(st, &pg->cnt, pg->ram_used, pg->ram_limit, pg->dirty_bytes, pg->direct_bytes);
     pthread_mutex_unlock(&pg->lock);
 }
 
@@ -998,8 +1212,10 @@ void pager_file_stat_get(struct pager_file *pf, ba_pager_stat *st)
     uint64_t frames = 0;
     for (uint64_t i = 0; i < pf->nbuckets; i++)
         for (struct pager_block *b = pf->buckets[i]; b; b = b->hnext)
-            frames += b->state != BS_ABSENT && b->state != BS_SPILLED;
-    stat_fill(st, &pf->cnt, frames * pf->bs, pg->ram_limit, pf->ndirty * pf->bs);
+            frames += b->state == BS_LOADING || b->state == BS_CLEAN || b->state == BS_DIRTY ||
+                      b->state == BS_SPILLING || b->state == BS_UNSPILLING;
+    stat_fill(st, &pf->cnt, frames * pf->bs, pg->ram_limit, pf->ndirty * pf->bs,
+              pf->ndirect * pf->bs);
     pthread_mutex_unlock(&pg->lock);
 }
 
@@ -1011,16 +1227,27 @@ void pager_check_block(const struct pager_block *b)
     const struct pager_file *f = b->file;
     int has_frame = b->state == BS_LOADING || b->state == BS_CLEAN || b->state == BS_DIRTY ||
                     b->state == BS_SPILLING || b->state == BS_UNSPILLING;
+    int direct = b->state == BS_DIRECT;
     int in_ring = b->cnext != NULL;
-    assert(in_ring == (b->state == BS_CLEAN || b->state == BS_DIRTY));
-    assert(!b->maps || b->state == BS_CLEAN || b->state == BS_DIRTY);
+    assert(in_ring == (b->state == BS_CLEAN || b->state == BS_DIRTY || direct));
+    assert(!b->maps || b->state == BS_CLEAN || b->state == BS_DIRTY || direct);
     if (has_frame)
         assert(b->frame < f->pool->hw);
+    if (b->state == BS_LOCATING)
+        assert(f->pool->stage && b->dslot < f->pool->nstage);
+    if (direct) {
+        /* Clean, read-only everywhere, no frame, nothing a frame or a load would flag. */
+        assert(b->dslot == PAGER_NO_SLOT || (f->pool->stage && b->dslot < f->pool->nstage));
+        assert(b->dfd >= 0 && b->doff % (1u << PAGER_MIN_SHIFT) == 0);
+        assert(!(b->flags & (BF_STALE | BF_WPROT | BF_POISON | BF_AWAY | BF_RA_LOAD)));
+        assert(!b->pin);
+    }
     unsigned nprimary = 0;
     for (const struct pager_bmap *bm = b->maps; bm; bm = bm->next) {
         nprimary += bm->primary;
         assert(bm->m->file == f);
         assert(b->blkno >= bm->m->first && b->blkno - bm->m->first < bm->m->n);
+        assert(!direct || (!bm->writable && !bm->primary));
         if (bm->writable) {
             assert(b->state == BS_DIRTY);
             assert(!(b->flags & BF_WPROT));
@@ -1030,7 +1257,7 @@ void pager_check_block(const struct pager_block *b)
     assert(nprimary == ((b->flags & BF_AWAY) ? 1u : 0u));
     assert(!b->pin || b->state == BS_DIRTY || b->state == BS_SPILLING);
     assert(!(b->flags & BF_POISON) || b->state == BS_ABSENT);
-    assert(!(b->flags & BF_READAHEAD) || b->state == BS_CLEAN || b->state == BS_DIRTY);
+    assert(!(b->flags & BF_READAHEAD) || b->state == BS_CLEAN || b->state == BS_DIRTY || direct);
 #else
     (void)b;
 #endif
@@ -1039,20 +1266,24 @@ void pager_check_block(const struct pager_block *b)
 void pager_check_locked(struct pager *pg)
 {
 #ifndef NDEBUG
-    uint64_t ring = 0;
-    if (pg->hand) {
-        const struct pager_block *b = pg->hand;
-        do {
-            assert(b->cnext->cprev == b);
-            assert(b->state == BS_CLEAN || b->state == BS_DIRTY);
-            ring++;
-            b = b->cnext;
-        } while (b != pg->hand && ring <= pg->nring);
+    for (int k = 0; k < 2; k++) {
+        const struct pager_ring *r = k ? &pg->dring : &pg->ring;
+        uint64_t ring = 0;
+        if (r->hand) {
+            const struct pager_block *b = r->hand;
+            do {
+                assert(b->cnext->cprev == b);
+                assert(k ? b->state == BS_DIRECT : b->state == BS_CLEAN || b->state == BS_DIRTY);
+                ring++;
+                b = b->cnext;
+            } while (b != r->hand && ring <= r->n);
+        }
+        assert(ring == r->n);
     }
-    assert(ring == pg->nring);
     uint64_t bmaps = 0, dirty_bytes = 0, used[PAGER_NPOOLS] = {0}, spilled[PAGER_NPOOLS] = {0};
+    uint64_t ndirect_all = 0, direct_bytes = 0, staged[PAGER_NPOOLS] = {0};
     for (const struct pager_file *f = pg->files; f; f = f->next) {
-        uint64_t nblocks = 0, ndirty = 0;
+        uint64_t nblocks = 0, ndirty = 0, ndirect = 0;
         unsigned pi = (unsigned)__builtin_ctz(f->bs) - PAGER_MIN_SHIFT;
         assert(pg->pools[pi] == f->pool);
         for (uint64_t i = 0; i < f->nbuckets; i++)
@@ -1067,15 +1298,23 @@ void pager_check_locked(struct pager *pg)
                             b->state == BS_UNSPILLING;
                 spilled[pi] +=
                     b->state == BS_SPILLING || b->state == BS_SPILLED || b->state == BS_UNSPILLING;
+                ndirect += b->state == BS_DIRECT;
+                staged[pi] +=
+                    (b->state == BS_DIRECT || b->state == BS_LOCATING) && b->dslot != PAGER_NO_SLOT;
             }
         assert(nblocks == f->nblocks);
         assert(ndirty == f->ndirty);
+        assert(ndirect == f->ndirect);
         dirty_bytes += ndirty * f->bs;
+        ndirect_all += ndirect;
+        direct_bytes += ndirect * f->bs;
         for (const struct pager_mapping *m = f->maps; m; m = m->fnext)
             assert(m->file == f);
     }
     assert(bmaps == pg->nbmaps);
     assert(dirty_bytes == pg->dirty_bytes);
+    assert(ndirect_all == pg->dring.n);
+    assert(direct_bytes == pg->direct_bytes);
     uint64_t ram = 0;
     for (int i = 0; i < PAGER_NPOOLS; i++) {
         const struct pager_pool *p = pg->pools[i];
@@ -1084,6 +1323,7 @@ void pager_check_locked(struct pager *pg)
         assert(used[i] + p->free_pop.n == p->npop);
         assert(p->npop + p->free_unpop.n == p->hw);
         assert(spilled[i] == p->nspilled);
+        assert(staged[i] + p->stage_free.n == p->nstage);
         ram += (uint64_t)p->npop * p->bs;
     }
     assert(ram == pg->ram_used);

@@ -16,6 +16,10 @@
  *                         [first, first+n) of one file. A file may be mapped any
  *                         number of times; all mappings of a file share its blocks.
  *
+ * Zero-copy: where a file's ops can say where a block's bytes lie verbatim in a file
+ * (ops.locate, checked by ops.verify), a read maps those bytes from the page cache
+ * instead of copying them into a frame (SIGSEGV backend; see pager_direct.c).
+ *
  * The rules (states, locks, contexts) are written at the top of pager/pager.c.
  * Error codes are the public BA_* ones and -errno.
  */
@@ -42,6 +46,10 @@ struct pager_opts {
     const char *spill_dir;      /* NULL = BIGARRAY_SPILL_DIR, $TMPDIR, /var/tmp */
     unsigned readahead_workers; /* 0 = default; threads that load ahead */
     int readahead;              /* nonzero = detect sequential access and load ahead */
+    int zerocopy; /* nonzero (the default) = map the blocks ops.locate finds instead of
+                     copying them; BIGARRAY_ZEROCOPY=0 in the environment turns it off.
+                     SIGSEGV backend only: with userfaultfd it is off (see pager.c) */
+    unsigned direct_slots; /* 0 = default; zero-copy staging slots per block size */
 };
 
 void pager_opts_init(struct pager_opts *o);
@@ -51,8 +59,18 @@ int pager_create(const struct pager_opts *o, struct pager **out);
 void pager_destroy(struct pager *pg);
 int pager_backend(const struct pager *pg);
 uint64_t pager_ram_limit(const struct pager *pg);
+/* Nonzero when zero-copy mapping is in effect (asked for, not turned off by the
+ * environment, and the backend supports it). */
+int pager_zerocopy(const struct pager *pg);
 
 /* ---- files -------------------------------------------------------------------------- */
+
+/* Where a block's bytes lie verbatim in a file (ops.locate). */
+struct pager_extent {
+    int fd;       /* a readable descriptor, borrowed: valid while the block is known */
+    uint64_t off; /* file offset of the block's first byte: a multiple of the page size */
+    uint64_t tag; /* handed back to ops.verify (a checksum, say) */
+};
 
 struct pager_ops {
     /* Fill buf (the file's block_size bytes) with block blkno. Called with no pager lock
@@ -62,9 +80,22 @@ struct pager_ops {
      * can hold, or touch any pager mapping. Returns 0 or a negative code; the code is
      * recorded on the file and the faulting thread receives SIGBUS. */
     int (*load)(void *ctx, uint64_t blkno, void *buf);
-    /* Members may be appended later (e.g. mapping a block's raw bytes straight from a
-     * file descriptor, zero-copy); a NULL member means "not supported", so tables made
-     * with designated initializers keep working. */
+    /* Optional, zero-copy: say where block blkno's block_size bytes lie verbatim in a
+     * file, so that the pager maps them (MAP_PRIVATE, PROT_READ) instead of copying them
+     * into a frame. Returns 0 with *out filled, or nonzero when the block cannot be
+     * mapped (a hole, compressed, unaligned, or an error): the pager then calls load,
+     * which fills the block or reports the error. The owner guarantees that the bytes
+     * stay in place, unchanged, until the pager has forgotten the block: it must call
+     * pager_file_invalidate() (or discard, or close) for the block before they may
+     * change. The file must not shrink below a mapped range. Same context rules as
+     * load. NULL = not supported. */
+    int (*locate)(void *ctx, uint64_t blkno, struct pager_extent *out);
+    /* Required with locate: check the block_size bytes at p (the located bytes, as the
+     * pager mapped them) against tag. Returns 0, or nonzero to refuse the mapping (the
+     * pager then calls load, which reports the error). Same context rules as load. */
+    int (*verify)(void *ctx, uint64_t blkno, const void *p, uint64_t tag);
+    /* Members may be appended later; a NULL member means "not supported", so tables
+     * made with designated initializers keep working. */
 };
 
 int pager_file_open(struct pager *pg, uint32_t block_size, const struct pager_ops *ops, void *ctx,
@@ -145,7 +176,8 @@ enum pager_block_state {
     PAGER_BLK_LOADING,    /* ops.load in flight */
     PAGER_BLK_CLEAN,      /* in a frame, same as ops.load would give */
     PAGER_BLK_DIRTY,      /* in a frame, written */
-    PAGER_BLK_SPILLED     /* dirty, in the spill file */
+    PAGER_BLK_SPILLED,    /* dirty, in the spill file */
+    PAGER_BLK_DIRECT      /* clean, mapped straight from the file ops.locate named */
 };
 
 struct pager_block_info {
@@ -155,7 +187,9 @@ struct pager_block_info {
     int referenced;    /* accessed since the reclaim hand last passed */
     uint64_t lru_rank; /* 0 = next eviction candidate among resident blocks (in the
                           order the CLOCK hand takes them if all were clean);
-                          UINT64_MAX when not resident */
+                          UINT64_MAX when not resident. DIRECT blocks: the same
+                          among DIRECT blocks (their own ring) */
+    int staged;        /* DIRECT: its page table entries wait in a staging slot */
 };
 
 void pager_block_info_get(struct pager_file *pf, uint64_t blkno, struct pager_block_info *out);

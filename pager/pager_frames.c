@@ -153,6 +153,7 @@ void pool_destroy(struct pager_pool *p)
     munmap(p->alias, len);
     close(p->memfd);
     spill_close(p);
+    direct_stage_destroy(p);
     vec_destroy(&p->free_pop);
     vec_destroy(&p->free_unpop);
     vec_destroy(&p->spill_free);
@@ -287,7 +288,7 @@ uint64_t frames_release_free(struct pager *pg, const struct pager_pool *keep, ui
 
 /* ---- moves -------------------------------------------------------------------------------- */
 
-static int move(char *from, char *to, size_t len)
+int range_move(char *from, char *to, size_t len)
 {
     if (!__atomic_load_n(&dontunmap_broken, __ATOMIC_RELAXED)) {
         if (mremap(from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) !=
@@ -306,7 +307,7 @@ static int move(char *from, char *to, size_t len)
 static int frame_move_in(struct pager_pool *p, uint32_t frame, char *addr)
 {
     char *home = frame_home(p, frame);
-    int r = move(home, addr, p->bs);
+    int r = range_move(home, addr, p->bs);
     if (r == 1) { /* re-map the home range (without entries) */
         if (mmap(home, p->bs, PROT_READ, MAP_SHARED | MAP_FIXED, p->memfd,
                  (off_t)frame_off(p, frame)) == MAP_FAILED)
@@ -320,7 +321,7 @@ static int frame_move_in(struct pager_pool *p, uint32_t frame, char *addr)
 /* Move a frame's entries from addr back home; the caller turns addr into a hole. */
 static int frame_move_home(struct pager_pool *p, uint32_t frame, char *addr)
 {
-    int r = move(addr, frame_home(p, frame), p->bs);
+    int r = range_move(addr, frame_home(p, frame), p->bs);
     return r == 1 ? 0 : r;
 }
 
@@ -385,6 +386,8 @@ int block_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping
 
 int block_unmap_one(struct pager *pg, struct pager_block *b, struct pager_bmap *bm, int hole)
 {
+    if (b->state == BS_DIRECT)
+        return direct_unmap_one(pg, b, bm, hole);
     struct pager_pool *p = b->file->pool;
     struct pager_mapping *m = bm->m;
     char *addr = pager_block_addr(m, b->blkno);

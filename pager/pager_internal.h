@@ -22,9 +22,12 @@
 #define PAGER_MIN_SHIFT    12 /* smallest block: 4 KiB (the page size, checked at create) */
 #define PAGER_MAX_SHIFT    30 /* largest block: 1 GiB */
 #define PAGER_NPOOLS       (PAGER_MAX_SHIFT - PAGER_MIN_SHIFT + 1)
-#define PAGER_RA_STREAMS   4   /* sequential streams tracked per file */
-#define PAGER_RA_QUEUE     256 /* readahead jobs queued per pager (ring; overflow drops) */
-#define PAGER_UFFD_THREADS 2   /* userfaultfd service threads */
+#define PAGER_RA_STREAMS   4          /* sequential streams tracked per file */
+#define PAGER_RA_QUEUE     256        /* readahead jobs queued per pager (ring; overflow drops) */
+#define PAGER_UFFD_THREADS 2          /* userfaultfd service threads */
+#define PAGER_NO_SLOT      UINT32_MAX /* a DIRECT block without a staging slot */
+/* direct_locate(): the block cannot be mapped; load it into a frame. */
+#define PAGER_DIRECT_NO 1
 
 /* Execution contexts of pager_fault_resolve() (see "Contexts" in pager.c). */
 enum pager_ctx {
@@ -34,8 +37,9 @@ enum pager_ctx {
     PAGER_CTX_UFFD     /* a userfaultfd service thread */
 };
 
-/* Internal block states. The public enum pager_block_state shows SPILLING as DIRTY
- * and UNSPILLING as SPILLED. */
+/* Internal block states. The public enum pager_block_state shows SPILLING as DIRTY,
+ * UNSPILLING as SPILLED and LOCATING as LOADING. */
+
 enum blk_state {
     BS_ABSENT = 0, /* no frame, not dirty (kept as a struct only while poisoned) */
     BS_LOADING,    /* frame held, ops.load in flight without the lock */
@@ -43,7 +47,9 @@ enum blk_state {
     BS_DIRTY,      /* frame holds written data */
     BS_SPILLING,   /* dirty, frame being written to the spill file without the lock */
     BS_SPILLED,    /* dirty, only in the spill file */
-    BS_UNSPILLING  /* dirty, being read back from the spill file without the lock */
+    BS_UNSPILLING, /* dirty, being read back from the spill file without the lock */
+    BS_LOCATING,   /* no frame; ops.locate, the staging map and ops.verify in flight */
+    BS_DIRECT      /* no frame; clean bytes mapped straight from a file (zero-copy) */
 };
 
 /* Block flags. */
@@ -72,15 +78,24 @@ struct pager_block {
     struct pager_file *file;
     uint64_t blkno;
     struct pager_block *hnext;         /* file index chain */
-    struct pager_block *cprev, *cnext; /* CLOCK ring; NULL when not in it */
+    struct pager_block *cprev, *cnext; /* CLOCK ring (frames or direct); NULL when in none */
     struct pager_bmap *maps;           /* mappings showing it now */
-    uint64_t spill_slot;               /* SPILLED / UNSPILLING (and SPILLING once written) */
-    uint32_t frame;                    /* LOADING, CLEAN, DIRTY, SPILLING, UNSPILLING */
-    uint32_t wgen;                     /* write faults seen (writeout's re-dirty test) */
-    int32_t err;                       /* the load error while BF_POISON */
-    uint16_t pin;                      /* writeout window pins: no spill while > 0 */
-    uint8_t state;                     /* enum blk_state */
-    uint8_t flags;                     /* BF_* */
+    union {
+        uint64_t spill_slot; /* SPILLED / UNSPILLING (and SPILLING once written) */
+        uint64_t doff;       /* LOCATING (once located), DIRECT: file offset of the bytes */
+    };
+    union {
+        uint32_t frame; /* LOADING, CLEAN, DIRTY, SPILLING, UNSPILLING */
+        uint32_t dslot; /* LOCATING, DIRECT: staging slot holding its entries, or NO_SLOT */
+    };
+    uint32_t wgen; /* write faults seen (writeout's re-dirty test) */
+    union {
+        int32_t err; /* the load error while BF_POISON (ABSENT) */
+        int32_t dfd; /* LOCATING (once located), DIRECT: descriptor of the file */
+    };
+    uint16_t pin;  /* writeout window pins: no spill while > 0 */
+    uint8_t state; /* enum blk_state */
+    uint8_t flags; /* BF_* */
 };
 
 /* A growable array of u64 that fault context may grow (mmap/mremap, no malloc). */
@@ -112,6 +127,17 @@ struct pager_pool {
     uint64_t spill_hw;           /* slots [0, spill_hw) used at least once */
     struct pager_vec spill_free; /* freed slots */
     uint64_t nspilled;           /* slots in use */
+    /* Zero-copy staging (pager_direct.c): nstage block-sized slots where a block's file
+     * range is mapped and checked before it moves into a mapping; NULL without. */
+    char *stage;
+    uint32_t nstage;
+    struct pager_vec stage_free; /* free slots */
+};
+
+/* A CLOCK ring: the hand and the number of blocks in it. */
+struct pager_ring {
+    struct pager_block *hand;
+    uint64_t n;
 };
 
 /* Counters, per file and per pager (fields as in ba_pager_stat). */
@@ -122,6 +148,7 @@ struct pager_counters {
     uint64_t evictions, spills, unspills, invalidations;
     uint64_t fault_ns_total;
     uint64_t fault_hist[16];
+    uint64_t direct_loads, direct_copies;
 };
 
 struct ra_stream {
@@ -144,6 +171,7 @@ struct pager_file {
     uint64_t nbuckets, nblocks;
     struct pager_mapping *maps; /* list through pager_mapping.fnext */
     uint64_t ndirty;            /* DIRTY, SPILLING, SPILLED, UNSPILLING */
+    uint64_t ndirect;           /* DIRECT */
     int err;                    /* last fault error (0 none) */
     uint64_t err_blkno;
     struct pager_writeout *wo; /* open writeout, if any */
@@ -195,14 +223,18 @@ struct pager {
     int backend;       /* PAGER_BACKEND_UFFD or _SIGSEGV */
     const struct pager_backend_ops *be;
     uint64_t ram_limit;
-    uint64_t ram_used;    /* bytes of populated frames (free or in use) */
-    uint64_t dirty_bytes; /* dirty blocks, in RAM or spilled */
-    uint64_t overcommits; /* frames taken past the budget (nothing evictable) */
-    unsigned nwait_frame; /* threads waiting in frame_get() for a frame */
+    uint64_t ram_used;     /* bytes of populated frames (free or in use) */
+    uint64_t dirty_bytes;  /* dirty blocks, in RAM or spilled */
+    uint64_t direct_bytes; /* DIRECT blocks (page cache, outside the budget) */
+    uint64_t overcommits;  /* frames taken past the budget (nothing evictable) */
+    unsigned nwait_frame;  /* threads waiting in frame_get() for a frame */
     struct pager_pool *pools[PAGER_NPOOLS];
-    struct pager_block *hand; /* CLOCK hand: next block it looks at */
-    uint64_t nring;           /* blocks in the ring */
-    uint64_t nbmaps, max_bmaps;
+    struct pager_ring ring;  /* CLEAN and DIRTY blocks: the frames' CLOCK */
+    struct pager_ring dring; /* DIRECT blocks: their own CLOCK, capped at max_direct */
+    uint64_t max_direct;
+    uint64_t nbmaps, max_bmaps; /* blocks mapped (any kind), and the cap */
+    int zerocopy;               /* map what ops.locate finds (SIGSEGV backend only) */
+    unsigned direct_slots;      /* staging slots per pool (0: by block size) */
     struct pager_slab blk_slab, bmap_slab;
     struct pager_file *files;
     struct pager_counters cnt;
@@ -246,6 +278,8 @@ static inline int pager_lock(struct pager *pg)
 int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum pager_ctx ctx,
                         uint64_t t0);
 void pager_block_free_if_unused(struct pager_block *b);
+/* A new ABSENT block struct in f's index, or NULL (no memory). */
+struct pager_block *pager_block_new(struct pager_file *f, uint64_t blkno);
 /* Drop a block that is not busy, whatever its state: unmap, free frame and spill slot,
  * fix the dirty counts. It becomes ABSENT (the caller frees the struct if unused). */
 void pager_block_drop(struct pager *pg, struct pager_block *b);
@@ -303,6 +337,10 @@ void frame_free(struct pager *pg, struct pager_pool *p, uint32_t frame);
 /* Release populated free frames of pools other than `keep` until `bytes` are released;
  * returns the bytes released. */
 uint64_t frames_release_free(struct pager *pg, const struct pager_pool *keep, uint64_t bytes);
+/* Move the page table entries of [from, from+len) to `to` (mremap, MREMAP_DONTUNMAP where
+ * the kernel has it, so `from` stays mapped, without entries). Returns 0, 1 (moved, but
+ * `from` is now a gap the caller fills at once), or -errno. */
+int range_move(char *from, char *to, size_t len);
 /* Map a block's frame into m (move it from home, or alias it when it is away). */
 int block_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m, int writable);
 /* Unmap a block from one mapping (its bmap); the frame goes home if it was there; the
@@ -321,14 +359,39 @@ int mapping_reserve(struct pager *pg, struct pager_mapping *m);
 #define FG_OVERCOMMIT 0x2u /* may exceed the budget when nothing can be evicted */
 #define FG_WAIT       0x4u /* may wait for a frame (drops the lock) */
 int frame_get(struct pager *pg, struct pager_pool *pool, unsigned how, uint32_t *frame);
-void ring_insert(struct pager *pg, struct pager_block *b);
-void ring_remove(struct pager *pg, struct pager_block *b);
+void ring_insert(struct pager_ring *r, struct pager_block *b);
+void ring_remove(struct pager_ring *r, struct pager_block *b);
 /* Drop a clean block's frame (unmapping it first); the block becomes ABSENT. */
 void block_evict(struct pager *pg, struct pager_block *b);
-/* Unmap blocks with the hand until the kernel mapping count is back under the cap
- * (never `keep`, the block a fault just mapped). */
+/* Unmap blocks with the hands (direct ring first) until the kernel mapping count is
+ * back under the cap (never `keep`, the block a fault just mapped). */
 void reclaim_vma_pressure(struct pager *pg, const struct pager_block *keep);
+/* Rank of b in its ring (see pager_block_info.lru_rank). */
 uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b);
+
+/* ---- pager_direct.c: zero-copy mapping of located blocks ---------------------------------- */
+
+/* Reserve the staging slots of a pool (API context, lock held). 0 or -errno. */
+int direct_stage_init(struct pager *pg, struct pager_pool *p);
+void direct_stage_destroy(struct pager_pool *p);
+/* Nonzero when faults and readahead of f try ops.locate first. */
+int direct_enabled(const struct pager_file *f);
+/* ABSENT block blkno of f (or none yet): locate it, map its range into a staging slot,
+ * verify it there; it becomes DIRECT and staged (lock held; dropped meanwhile). ra: on
+ * behalf of readahead (no slot is taken from another block; BF_READAHEAD on success).
+ * Returns 0 (look at the block again), PAGER_DIRECT_NO (load it into a frame instead),
+ * or -ENOMEM. */
+int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra);
+/* Map a DIRECT block into m, read-only: its staged entries move in, or the file range
+ * is mapped afresh (lock held, no drop). */
+int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m);
+/* Unmap a DIRECT block from one mapping (hole != 0: leave a hole there). */
+int direct_unmap_one(struct pager *pg, struct pager_block *b, struct pager_bmap *bm, int hole);
+/* Forget a DIRECT block: unmap it everywhere, release its slot, leave the ring. It
+ * becomes ABSENT (the caller frees the struct if unused). */
+void direct_drop(struct pager *pg, struct pager_block *b);
+/* Keep the DIRECT blocks at most max_direct with the direct hand (never `keep`). */
+void direct_reclaim(struct pager *pg, const struct pager_block *keep);
 
 /* ---- pager_spill.c ---------------------------------------------------------------------- */
 

@@ -18,7 +18,9 @@
  * loaded, up to RA_WINDOW_MAX or a quarter of the budget.
  *
  * Loads ahead use only free or clean memory (frame_get() without spill, overcommit or
- * wait) and leave the block CLEAN, referenced and unmapped. A failed or invalidated
+ * wait) and leave the block CLEAN, referenced and unmapped. Where the file's ops can
+ * locate blocks (zero-copy), a job first tries that: the block is then DIRECT, staged
+ * and verified (pager_direct.c), which costs no frame at all. A failed or invalidated
  * readahead load is dropped silently: a real fault will load (and report) it.
  * Workers follow the fault-context rules (no malloc, no messages) and the pager lock.
  *
@@ -142,6 +144,15 @@ static void ra_load(struct pager *pg, struct pager_file *f, uint64_t blkno)
     struct pager_block *b = index_get(f, blkno);
     if (f->closing || b)
         return;
+    /* Zero-copy first: locate, map into a staging slot and verify, here on the worker;
+     * the fault then only moves the entries in. A block that cannot be mapped is loaded
+     * into a frame below. */
+    if (direct_enabled(f)) {
+        if (direct_locate(pg, f, blkno, 1) != PAGER_DIRECT_NO)
+            return;
+        if (f->closing || index_get(f, blkno)) /* the lock was dropped */
+            return;
+    }
     uint32_t frame;
     if (frame_get(pg, f->pool, 0, &frame))
         return;
@@ -177,7 +188,7 @@ static void ra_load(struct pager *pg, struct pager_file *f, uint64_t blkno)
     }
     b->state = BS_CLEAN;
     b->flags = BF_REFERENCED | BF_READAHEAD;
-    ring_insert(pg, b);
+    ring_insert(&pg->ring, b);
     PAGER_COUNT(f, loads, 1);
     PAGER_COUNT(f, load_bytes, f->bs);
     PAGER_COUNT(f, readahead_loads, 1);

@@ -24,41 +24,47 @@
  * The ring also bounds the kernel's mapping count: each mapped block costs one or two
  * VMAs, so when more than max_bmaps blocks are mapped, the hand unmaps (without
  * evicting) until a margin below it is restored.
+ *
+ * DIRECT blocks (zero-copy, pager_direct.c) hold no frame, so frame_get() has nothing
+ * to gain from them: they have a ring of their own, with the same second-chance rule
+ * (direct_reclaim() keeps them at most max_direct). They are mapped blocks like any
+ * other for the mapping count: the VMA sweep takes the direct ring first (remapping a
+ * direct block costs one mmap, no copy), then the frames' ring.
  */
 #include <assert.h>
 #include <errno.h>
 
 #include "pager_internal.h"
 
-void ring_insert(struct pager *pg, struct pager_block *b)
+void ring_insert(struct pager_ring *r, struct pager_block *b)
 {
     assert(!b->cnext);
-    if (!pg->hand) {
+    if (!r->hand) {
         b->cnext = b->cprev = b;
-        pg->hand = b;
+        r->hand = b;
     } else {
-        struct pager_block *h = pg->hand;
+        struct pager_block *h = r->hand;
         b->cnext = h;
         b->cprev = h->cprev;
         h->cprev->cnext = b;
         h->cprev = b;
     }
-    pg->nring++;
+    r->n++;
 }
 
-void ring_remove(struct pager *pg, struct pager_block *b)
+void ring_remove(struct pager_ring *r, struct pager_block *b)
 {
     assert(b->cnext);
     if (b->cnext == b) {
-        pg->hand = NULL;
+        r->hand = NULL;
     } else {
         b->cprev->cnext = b->cnext;
         b->cnext->cprev = b->cprev;
-        if (pg->hand == b)
-            pg->hand = b->cnext;
+        if (r->hand == b)
+            r->hand = b->cnext;
     }
     b->cnext = b->cprev = NULL;
-    pg->nring--;
+    r->n--;
 }
 
 void block_evict(struct pager *pg, struct pager_block *b)
@@ -66,7 +72,7 @@ void block_evict(struct pager *pg, struct pager_block *b)
     assert(b->state == BS_CLEAN && !b->pin);
     if (b->maps)
         block_unmap_all(pg, b);
-    ring_remove(pg, b);
+    ring_remove(&pg->ring, b);
     frame_free(pg, b->file->pool, b->frame);
     b->state = BS_ABSENT;
     b->flags &= (uint8_t)(BF_POISON | BF_WRITEOUT);
@@ -76,11 +82,11 @@ void block_evict(struct pager *pg, struct pager_block *b)
  * none (returns 0, *dirty = the first unreferenced unpinned dirty block, if any). */
 static int clock_evict_one(struct pager *pg, struct pager_block **dirty)
 {
-    uint64_t steps = 2 * pg->nring + 1;
+    uint64_t steps = 2 * pg->ring.n + 1;
     *dirty = NULL;
-    while (pg->hand && steps--) {
-        struct pager_block *b = pg->hand;
-        pg->hand = b->cnext;
+    while (pg->ring.hand && steps--) {
+        struct pager_block *b = pg->ring.hand;
+        pg->ring.hand = b->cnext;
         if (b->pin)
             continue;
         if (b->flags & BF_REFERENCED) {
@@ -135,19 +141,27 @@ int frame_get(struct pager *pg, struct pager_pool *pool, unsigned how, uint32_t 
     }
 }
 
-void reclaim_vma_pressure(struct pager *pg, const struct pager_block *keep)
+/* One turn of r's hand unmapping blocks (keeping them) until nbmaps <= target. */
+static void ring_unmap_sweep(struct pager *pg, struct pager_ring *r, const struct pager_block *keep,
+                             uint64_t target)
 {
-    uint64_t target = pg->max_bmaps - pg->max_bmaps / 8;
-    uint64_t steps = 2 * pg->nring + 1;
-    while (pg->nbmaps > target && pg->hand && steps--) {
-        struct pager_block *b = pg->hand;
-        pg->hand = b->cnext;
+    uint64_t steps = r->n;
+    while (pg->nbmaps > target && r->hand && steps--) {
+        struct pager_block *b = r->hand;
+        r->hand = b->cnext;
         if (b == keep || b->pin)
             continue;
         b->flags &= (uint8_t)~BF_REFERENCED;
         if (b->maps)
             block_unmap_all(pg, b);
     }
+}
+
+void reclaim_vma_pressure(struct pager *pg, const struct pager_block *keep)
+{
+    uint64_t target = pg->max_bmaps - pg->max_bmaps / 8;
+    ring_unmap_sweep(pg, &pg->dring, keep, target);
+    ring_unmap_sweep(pg, &pg->ring, keep, target);
 }
 
 uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b)
@@ -158,7 +172,8 @@ uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b)
      * referenced ones (whose bits it cleared) on the second. */
     uint64_t before_unref = 0, before_ref = 0, unref = 0;
     int seen = 0;
-    const struct pager_block *x = pg->hand;
+    const struct pager_block *hand = b->state == BS_DIRECT ? pg->dring.hand : pg->ring.hand;
+    const struct pager_block *x = hand;
     do {
         uint64_t r = (x->flags & BF_REFERENCED) != 0;
         if (x == b)
@@ -169,7 +184,7 @@ uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b)
         }
         unref += 1 - r;
         x = x->cnext;
-    } while (x != pg->hand);
+    } while (x != hand);
     return (b->flags & BF_REFERENCED) ? unref + before_ref : before_unref;
 }
 

@@ -103,7 +103,7 @@ int spill_block(struct pager *pg, struct pager_block *b)
         return r;
     if (b->maps)
         block_unmap_all(pg, b); /* writes now fault and wait for the spill */
-    ring_remove(pg, b);
+    ring_remove(&pg->ring, b);
     b->state = BS_SPILLING;
     b->spill_slot = slot;
     pthread_mutex_unlock(&pg->lock);
@@ -114,7 +114,7 @@ int spill_block(struct pager *pg, struct pager_block *b)
     if (r) {
         spill_slot_free(pg, p, slot);
         b->state = BS_DIRTY;
-        ring_insert(pg, b);
+        ring_insert(&pg->ring, b);
     } else {
         frame_free(pg, p, b->frame);
         b->state = BS_SPILLED;
@@ -155,7 +155,7 @@ int unspill_block(struct pager *pg, struct pager_block *b, unsigned how)
         spill_slot_free(pg, p, b->spill_slot);
         b->state = BS_DIRTY;
         b->flags |= BF_REFERENCED;
-        ring_insert(pg, b);
+        ring_insert(&pg->ring, b);
         PAGER_COUNT(f, unspills, 1);
     }
     pthread_cond_broadcast(&pg->cv);

@@ -140,7 +140,8 @@ int pager_writeout_next(struct pager_writeout *wo, uint64_t *blkno, const void *
         return BA_EFAILED;
     while (wo->next < wo->n) {
         struct pager_block *b = wo->blocks[wo->next];
-        if (b->state == BS_SPILLING || b->state == BS_UNSPILLING || b->state == BS_LOADING) {
+        if (b->state == BS_SPILLING || b->state == BS_UNSPILLING || b->state == BS_LOADING ||
+            b->state == BS_LOCATING) {
             pthread_cond_wait(&pg->cv, &pg->lock);
             continue;
         }
@@ -218,7 +219,7 @@ void pager_writeout_end(struct pager_writeout *wo, int committed)
 static void discard_one(struct pager_block *b, void *arg)
 {
     struct pager *pg = arg;
-    if (b->state == BS_LOADING) {
+    if (b->state == BS_LOADING || b->state == BS_LOCATING) {
         b->flags |= BF_STALE;
         return;
     }
@@ -246,10 +247,13 @@ void pager_file_discard(struct pager_file *pf, uint64_t first, uint64_t n)
 static void invalidate_one(struct pager_block *b, void *arg)
 {
     struct pager *pg = arg;
-    if (b->state == BS_LOADING) {
+    if (b->state == BS_LOADING || b->state == BS_LOCATING) {
         b->flags |= BF_STALE;
     } else if (b->state == BS_CLEAN && !b->pin) {
         block_evict(pg, b);
+        PAGER_COUNT(b->file, invalidations, 1);
+    } else if (b->state == BS_DIRECT) {
+        direct_drop(pg, b); /* unmapped everywhere before the owner lets the bytes go */
         PAGER_COUNT(b->file, invalidations, 1);
     } else if (b->flags & BF_POISON) {
         pager_block_unpoison(b);

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Zero-copy: a block whose bytes lie verbatim in a file (ops.locate names the file and a
+ * page-aligned offset: an uncompressed block record in LMDB's data.mdb) is mapped
+ * straight from the kernel's page cache, MAP_PRIVATE and PROT_READ, instead of being
+ * copied into a frame. Such a block is DIRECT: clean, no frame, outside the RAM budget
+ * (the page cache is the kernel's to reclaim), in a CLOCK ring of its own capped at
+ * max_direct blocks, and mapped like any block (one VMA per mapping that shows it,
+ * counted in nbmaps against max_bmaps).
+ *
+ * Checked before shown. A mapping in a user's range is visible to every thread at once,
+ * so the located range is first mapped (MAP_POPULATE) into a staging slot that only
+ * the locating thread touches, checked there with ops.verify (the checksum, once per
+ * DIRECT lifetime), and only then moved into a mapping with mremap (its page table
+ * entries move: ~5 us for 2 MiB, against 10-90 us to populate them again). A staging
+ * slot is a block-sized range of a per-pool reservation (pool->stage), PROT_NONE
+ * anonymous memory while free, MADV_DONTFORK like every pager range. Readahead does the
+ * locate-map-verify on a worker and leaves the block DIRECT and staged; the fault that
+ * touches it then only moves it in (a readahead hit). A DIRECT block that is not
+ * staged (unmapped by the CLOCK hand, or shown in a second mapping) is mapped afresh,
+ * lazily: the kernel fills its page table entries on access, with fault-around, as for
+ * any file mapping; the bytes were checked once and are the same page-cache pages.
+ *
+ * Why the bytes cannot change under a mapping: the owner of ops.locate promises that
+ * the located bytes stay put until it invalidates the block (lib/: the session's LMDB
+ * snapshot pins the pages, and a snapshot moves only after the blocks other commits
+ * changed were invalidated: see lib/ba_internal.h). Nothing ever writes to a DIRECT
+ * mapping: it is PROT_READ, a write faults, and the fault copies the block into a frame
+ * first (pager.c, direct_copy), so the kernel's copy-on-write never allocates
+ * anonymous pages outside the budget.
+ *
+ * Staging slots are few (nstage per pool). A fault that finds none free takes the slot
+ * of a staged block (which stays DIRECT, unstaged); readahead never does, it gives up.
+ * With no slot at all (every slot in use by threads locating right now) the fault
+ * loads the block into a frame as without zero-copy.
+ *
+ * Runs with the pager lock held (dropped in direct_locate around the I/O, state
+ * LOCATING pinning the struct), in any context: system calls and the pager's slabs
+ * only.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pager_internal.h"
+
+#define STAGE_BYTES (256ull << 20) /* address space of a pool's staging slots */
+#define STAGE_MIN   8u             /* slots per pool, at least */
+#define STAGE_MAX   128u           /* and at most (twice the largest readahead window) */
+#define PMD_ALIGN   (2u << 20)
+
+static char *slot_addr(const struct pager_pool *p, uint32_t slot)
+{
+    return p->stage + (size_t)slot * p->bs;
+}
+
+/* Turn a slot back into free address space (dropping whatever file range it showed). */
+static void slot_clear(struct pager_pool *p, uint32_t slot)
+{
+    char *a = slot_addr(p, slot);
+    if (mmap(a, p->bs, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) !=
+        MAP_FAILED)
+        madvise(a, p->bs, MADV_DONTFORK);
+}
+
+static void slot_put(struct pager_pool *p, uint32_t slot)
+{
+    slot_clear(p, slot);
+    vec_push(&p->stage_free, slot); /* cannot fail: the vector held every slot once */
+}
+
+int direct_stage_init(struct pager *pg, struct pager_pool *p)
+{
+    if (p->stage)
+        return 0;
+    uint64_t n = STAGE_BYTES / p->bs;
+    n = n < STAGE_MIN ? STAGE_MIN : n > STAGE_MAX ? STAGE_MAX : n;
+    if (pg->direct_slots)
+        n = pg->direct_slots;
+    size_t len = (size_t)n * p->bs, align = p->bs < PMD_ALIGN ? p->bs : PMD_ALIGN;
+    /* Aligned like the mappings, so that a move of a 2 MiB block hands over whole page
+     * tables. */
+    char *base =
+        mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return -errno;
+    char *a = (char *)(((uintptr_t)base + align - 1) & ~(uintptr_t)(align - 1));
+    if (a > base)
+        munmap(base, (size_t)(a - base));
+    if (base + len + align > a + len)
+        munmap(a + len, (size_t)(base + len + align - (a + len)));
+    madvise(a, len, MADV_DONTFORK);
+    for (uint64_t i = n; i-- > 0;)
+        if (vec_push(&p->stage_free, i)) {
+            vec_destroy(&p->stage_free);
+            munmap(a, len);
+            return -ENOMEM;
+        }
+    p->stage = a;
+    p->nstage = (uint32_t)n;
+    return 0;
+}
+
+void direct_stage_destroy(struct pager_pool *p)
+{
+    if (!p->stage)
+        return;
+    munmap(p->stage, (size_t)p->nstage * p->bs);
+    vec_destroy(&p->stage_free);
+    p->stage = NULL;
+}
+
+int direct_enabled(const struct pager_file *f)
+{
+    return f->pg->zerocopy && f->ops.locate && f->ops.verify && f->pool->stage;
+}
+
+/* A free slot; for a fault (ra == 0) the slot of a staged block if none is free (that
+ * block stays DIRECT, unstaged). Returns 0 or -ENOSPC. */
+static int slot_get(struct pager *pg, struct pager_pool *p, int ra, uint32_t *slot)
+{
+    uint64_t x;
+    if (!vec_pop(&p->stage_free, &x)) {
+        *slot = (uint32_t)x;
+        return 0;
+    }
+    if (ra || !pg->dring.hand)
+        return -ENOSPC;
+    /* Oldest first: the hand points at the block the CLOCK would look at next. */
+    struct pager_block *b = pg->dring.hand;
+    do {
+        if (b->dslot != PAGER_NO_SLOT && b->file->pool == p) {
+            *slot = b->dslot;
+            b->dslot = PAGER_NO_SLOT;
+            slot_clear(p, *slot);
+            return 0;
+        }
+        b = b->cnext;
+    } while (b != pg->dring.hand);
+    return -ENOSPC;
+}
+
+/* The located range must be page-aligned and inside the file: a page past the end of
+ * a file mapping raises SIGBUS on access, inside the fault handler at that. */
+static int extent_check(const struct pager_extent *e, uint32_t bs)
+{
+    struct stat sb;
+    if (e->fd < 0 || e->off % (1u << PAGER_MIN_SHIFT) || fstat(e->fd, &sb) ||
+        !S_ISREG(sb.st_mode) || sb.st_size < 0 || e->off > (uint64_t)sb.st_size ||
+        (uint64_t)sb.st_size - e->off < bs)
+        return -EINVAL;
+    return 0;
+}
+
+int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra)
+{
+    struct pager_pool *p = f->pool;
+    struct pager_block *b = index_get(f, blkno);
+    if (!b && !(b = pager_block_new(f, blkno)))
+        return -ENOMEM;
+    if (b->state != BS_ABSENT || (b->flags & BF_POISON))
+        return 0;
+    uint32_t slot;
+    if (slot_get(pg, p, ra, &slot)) {
+        /* Readahead is far enough ahead: give up (a fault will do it). A fault copies. */
+        pager_block_free_if_unused(b);
+        return ra ? 0 : PAGER_DIRECT_NO;
+    }
+    b->state = BS_LOCATING;
+    b->dslot = slot;
+    b->flags = (uint8_t)((b->flags & BF_WRITEOUT) | (ra ? BF_RA_LOAD : 0));
+    char *sa = slot_addr(p, slot);
+    struct pager_extent e = {-1, 0, 0};
+    int r, stale;
+    for (;;) {
+        b->flags &= (uint8_t)~BF_STALE;
+        pthread_mutex_unlock(&pg->lock);
+        r = f->ops.locate(f->ctx, blkno, &e);
+        if (!r)
+            r = extent_check(&e, p->bs);
+        if (!r && mmap(sa, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, e.fd,
+                       (off_t)e.off) == MAP_FAILED)
+            r = -errno;
+        if (!r) {
+            madvise(sa, p->bs, MADV_DONTFORK);
+            r = f->ops.verify(f->ctx, blkno, sa, e.tag);
+        }
+        pthread_mutex_lock(&pg->lock);
+        stale = (b->flags & BF_STALE) != 0;
+        if (!stale || ra)
+            break;
+        /* Invalidated while locating: what was located may be gone. Again. */
+    }
+    if (r || stale) {
+        slot_put(p, slot);
+        b->state = BS_ABSENT;
+        b->flags &= (uint8_t)BF_WRITEOUT;
+        pthread_cond_broadcast(&pg->cv);
+        pager_block_free_if_unused(b);
+        return r ? PAGER_DIRECT_NO : 0;
+    }
+    b->state = BS_DIRECT;
+    b->dfd = e.fd;
+    b->doff = e.off;
+    b->flags = (uint8_t)((b->flags & BF_WRITEOUT) | BF_REFERENCED | (ra ? BF_READAHEAD : 0));
+    ring_insert(&pg->dring, b);
+    f->ndirect++;
+    pg->direct_bytes += p->bs;
+    PAGER_COUNT(f, direct_loads, 1);
+    if (ra)
+        PAGER_COUNT(f, readahead_loads, 1);
+    pthread_cond_broadcast(&pg->cv);
+    pager_check_block(b);
+    if (pg->dring.n > pg->max_direct)
+        direct_reclaim(pg, b);
+    return 0;
+}
+
+int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m)
+{
+    struct pager_pool *p = b->file->pool;
+    char *addr = pager_block_addr(m, b->blkno);
+    struct pager_bmap *bm = slab_alloc(&pg->bmap_slab);
+    if (!bm)
+        return -ENOMEM;
+    int r = -1;
+    if (b->dslot != PAGER_NO_SLOT) {
+        r = range_move(slot_addr(p, b->dslot), addr, p->bs);
+        slot_put(p, b->dslot);
+        b->dslot = PAGER_NO_SLOT;
+    }
+    if (r < 0) {
+        /* Not staged (or the move failed): map the range afresh; the kernel fills the
+         * entries on access, with fault-around. */
+        r = 0;
+        if (mmap(addr, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd, (off_t)b->doff) ==
+            MAP_FAILED) {
+            r = -errno;
+            pg->be->hole_reserve(pg, m, addr, p->bs);
+            slab_free(&pg->bmap_slab, bm);
+            return r;
+        }
+    }
+    madvise(addr, p->bs, MADV_DONTFORK);
+    bm->m = m;
+    bm->writable = 0;
+    bm->primary = 0;
+    bm->next = b->maps;
+    b->maps = bm;
+    pg->nbmaps++;
+    return 0;
+}
+
+int direct_unmap_one(struct pager *pg, struct pager_block *b, struct pager_bmap *bm, int hole)
+{
+    int r = 0;
+    if (hole)
+        r = pg->be->hole_reserve(pg, bm->m, pager_block_addr(bm->m, b->blkno), b->file->bs);
+    struct pager_bmap **pp = &b->maps;
+    while (*pp != bm)
+        pp = &(*pp)->next;
+    *pp = bm->next;
+    slab_free(&pg->bmap_slab, bm);
+    pg->nbmaps--;
+    return r;
+}
+
+void direct_drop(struct pager *pg, struct pager_block *b)
+{
+    struct pager_file *f = b->file;
+    assert(b->state == BS_DIRECT);
+    while (b->maps)
+        direct_unmap_one(pg, b, b->maps, 1);
+    if (b->dslot != PAGER_NO_SLOT)
+        slot_put(f->pool, b->dslot);
+    b->dslot = PAGER_NO_SLOT;
+    ring_remove(&pg->dring, b);
+    f->ndirect--;
+    pg->direct_bytes -= f->bs;
+    b->state = BS_ABSENT;
+    b->flags &= (uint8_t)(BF_POISON | BF_WRITEOUT);
+}
+
+void direct_reclaim(struct pager *pg, const struct pager_block *keep)
+{
+    uint64_t target = pg->max_direct - pg->max_direct / 8;
+    uint64_t steps = 2 * pg->dring.n + 1;
+    while (pg->dring.n > target && pg->dring.hand && steps--) {
+        struct pager_block *b = pg->dring.hand;
+        pg->dring.hand = b->cnext;
+        if (b == keep)
+            continue;
+        if (b->flags & BF_REFERENCED) {
+            b->flags &= (uint8_t)~BF_REFERENCED;
+            while (b->maps)
+                direct_unmap_one(pg, b, b->maps, 1);
+            continue;
+        }
+        direct_drop(pg, b);
+        pager_block_free_if_unused(b);
+    }
+}
