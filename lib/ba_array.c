@@ -35,7 +35,8 @@
 #define APPEND_CHUNK_MAX (64u << 20)
 #define BLOCK_SIZE_MAX   (1u << 30)
 
-static const struct pager_ops array_pager_ops = {.load = session_load};
+static const struct pager_ops array_pager_ops = {
+    .load = session_load, .locate = session_locate, .verify = session_verify};
 
 /* ---- helpers ------------------------------------------------------------------------ */
 

@@ -67,7 +67,8 @@ static int options_read(const ba_db_options *in, ba_db_options *o)
                             in->size);
     memcpy(o, in, in->size < sizeof *o ? in->size : sizeof *o);
     o->size = sizeof *o;
-    const unsigned known = BA_DB_CREATE | BA_DB_RDONLY | BA_DB_NOSYNC | BA_DB_NOREADAHEAD;
+    const unsigned known =
+        BA_DB_CREATE | BA_DB_RDONLY | BA_DB_NOSYNC | BA_DB_NOREADAHEAD | BA_DB_NOZEROCOPY;
     if (o->flags & ~known)
         return ba_error_set(BA_EINVAL, "ba_db_options.flags: unknown bits 0x%x", o->flags & ~known);
     if ((o->flags & BA_DB_CREATE) && (o->flags & BA_DB_RDONLY))
@@ -155,6 +156,7 @@ BA_API int ba_db_open(const char *path, const ba_db_options *opts, ba_db **out)
                                                : PAGER_BACKEND_AUTO;
     po.spill_dir = o.spill_dir;
     po.readahead = !(o.flags & BA_DB_NOREADAHEAD);
+    po.zerocopy = !(o.flags & BA_DB_NOZEROCOPY);
     rc = pager_create(&po, &db->pager);
     if (rc) {
         rc = ba_error_pass(rc, "database '%s': cannot start the pager: %s", path, ba_strerror(rc));

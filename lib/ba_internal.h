@@ -36,9 +36,40 @@
  *                    I/O and no memory access that can fault happens under it.
  *
  * Fault context (ops.load: a SIGSEGV handler, the userfaultfd service thread or a
- * readahead worker) runs session_load() only: it allocates nothing, formats no
- * message and never drops the last reference to anything. A snapshot is freed by
- * the API thread after it is swapped out and its in-flight count drops to zero.
+ * readahead worker) runs session_load(), session_locate() and session_verify() only:
+ * they allocate nothing, format no message and never drop the last reference to
+ * anything. A snapshot is freed by the API thread after it is swapped out and its
+ * in-flight count drops to zero.
+ *
+ * Snapshots and zero-copy mappings
+ *
+ *   With zero-copy (the pager's DIRECT blocks) a view shows pages of data.mdb itself:
+ *   the pages of a block record that session_locate() found in the session's snapshot.
+ *   LMDB reuses a page only once no reader's snapshot contains it, so those pages stay
+ *   as they are while a snapshot in which the record is live is held. A session holds
+ *   exactly one snapshot except while moving (commit, abort), and moves in this order
+ *   (session_rollback(), commit_finish() in ba_session.c):
+ *
+ *     1. take the new snapshot and swap it in (loads and locates now read it);
+ *     2. invalidate every block another commit changed between the two snapshots
+ *        (session_invalidate(): change records, or everything when they were pruned;
+ *        a dropped array whole; a cut from its first cut block), dropped arrays made
+ *        stale and discarded; pager_file_invalidate() unmaps DIRECT blocks at once and
+ *        makes a locate in flight start over;
+ *     3. only then release the old snapshot (snap_release() asserts, in debug
+ *        builds, that the invalidation reached the new snapshot).
+ *
+ *   After step 2 every DIRECT block left is one whose record no commit between the
+ *   snapshots touched: the same record, the same overflow pages (LMDB copies a value's
+ *   overflow pages only when the value itself is written), live in the new snapshot,
+ *   which now pins them. The session's own commit writes only blocks that are dirty in
+ *   its pager (never DIRECT) and cuts only blocks it discarded at the shrink; its
+ *   drops discard the array. Closing an array (pager_file_close) unmaps everything
+ *   before session_destroy() releases the last snapshot.
+ *
+ *   Growth of LMDB's map (mdb_env_set_mapsize) moves LMDB's own mapping, not the file:
+ *   DIRECT blocks map the file descriptor of data.mdb, so they stay valid. LMDB never
+ *   shrinks data.mdb on Linux.
  */
 #ifndef BA_INTERNAL_H
 #define BA_INTERNAL_H
@@ -103,6 +134,7 @@ struct ba_session {
     pthread_cond_t load_cv; /* a snapshot's inflight count dropped to zero */
     struct ba_snapref *cur; /* written under load_mu by commit/abort only */
     uint64_t seq;           /* cur->seq, for API-context readers */
+    uint64_t valid_seq;     /* cached blocks were invalidated up to this snapshot */
     struct ba_array *arrays;
     struct meta_op *ops;
     size_t nops, cap_ops;
@@ -116,6 +148,10 @@ void session_unref(struct ba_session *s);
 int session_check(struct ba_session *s, int writing);
 /* pager ops.load of every array object: see the fault-context rules above. */
 int session_load(void *ctx, uint64_t blkno, void *buf);
+/* pager ops.locate / ops.verify (zero-copy): where the session's snapshot keeps a raw
+ * block in data.mdb (store_block_locate()), and its checksum check. Same rules. */
+int session_locate(void *ctx, uint64_t blkno, struct pager_extent *out);
+int session_verify(void *ctx, uint64_t blkno, const void *p, uint64_t tag);
 /* Append an op to the metadata log (caller holds s->mu). */
 int session_log_op(struct ba_session *s, enum meta_op_kind kind, struct ba_array *arr);
 /* Remove every op naming arr (caller holds s->mu). */

@@ -106,6 +106,7 @@ BA_API int ba_session_begin(ba_db *db, ba_session **out)
     }
     s->nref = 1;
     s->seq = s->cur->seq;
+    s->valid_seq = s->seq;
     s->db = db;
     db_ref(db);
     pthread_mutex_init(&s->mu, NULL);
@@ -188,6 +189,38 @@ int session_load(void *ctx, uint64_t blkno, void *buf)
     return rc;
 }
 
+int session_locate(void *ctx, uint64_t blkno, struct pager_extent *out)
+{
+    struct ba_array *a = ctx;
+    struct ba_session *s = a->s;
+    struct store_array rd;
+    pthread_mutex_lock(&s->load_mu);
+    if (a->ld_zero || blkno >= a->ld_cut) {
+        pthread_mutex_unlock(&s->load_mu);
+        return BA_ENOTFOUND; /* zeros: session_load fills them */
+    }
+    struct ba_snapref *sr = s->cur;
+    sr->inflight++;
+    rd = a->ld_rd;
+    pthread_mutex_unlock(&s->load_mu);
+
+    int rc =
+        store_block_locate(sr->snap, &rd, blkno, &out->fd, &out->off, &out->tag, STORE_READ_QUIET);
+
+    pthread_mutex_lock(&s->load_mu);
+    if (!--sr->inflight)
+        pthread_cond_broadcast(&s->load_cv);
+    pthread_mutex_unlock(&s->load_mu);
+    return rc;
+}
+
+int session_verify(void *ctx, uint64_t blkno, const void *p, uint64_t tag)
+{
+    const struct ba_array *a = ctx;
+    (void)blkno;
+    return store_block_verify(p, pager_file_block_size(a->pf), tag);
+}
+
 void session_set_cut(struct ba_session *s, struct ba_array *a, uint64_t cut)
 {
     pthread_mutex_lock(&s->load_mu);
@@ -195,8 +228,19 @@ void session_set_cut(struct ba_session *s, struct ba_array *a, uint64_t cut)
     pthread_mutex_unlock(&s->load_mu);
 }
 
+/* Release the snapshot a move swapped out: only once the session's cached blocks were
+ * invalidated up to the new one (ba_internal.h, "Snapshots and zero-copy mappings"):
+ * DIRECT blocks may still show pages that only the old snapshot pins until then. */
+static void snap_release(struct ba_session *s, struct ba_snapref *old)
+{
+    assert(!old || s->valid_seq == s->cur->seq);
+    (void)s;
+    snapref_free(old);
+}
+
 /* Swap in a new snapshot (caller holds load_mu) and wait until no load uses the old
- * one; returns the old one for the caller to free after unlocking. */
+ * one; returns the old one for the caller to release (snap_release) after
+ * invalidating. */
 static struct ba_snapref *snap_swap_locked(struct ba_session *s, struct ba_snapref *nw)
 {
     struct ba_snapref *old = s->cur;
@@ -272,10 +316,12 @@ static void invalidate_all(struct ba_session *s)
 
 /* Drop cached blocks that commits in (since, sn->seq] other than skip_seq changed, in
  * the arrays this session has open. When the change records are gone (BA_ERANGE) or
- * cannot be read, drop every clean cached block instead: never a stale read. */
+ * cannot be read, drop every clean cached block instead: never a stale read. Never
+ * fails: the old snapshot may be released only after it returned. */
 static void session_invalidate(struct ba_session *s, uint64_t since, struct ba_snapref *sn,
                                uint64_t skip_seq)
 {
+    s->valid_seq = sn->seq;
     if (since >= sn->seq)
         return;
     struct change_vec cv = {0};
@@ -306,6 +352,11 @@ static void session_invalidate(struct ba_session *s, uint64_t since, struct ba_s
             pager_file_invalidate((*hit)->pf, c->first, c->n);
         if (c->flags & STORE_CHANGE_CUT)
             pager_file_invalidate((*hit)->pf, c->first, UINT64_MAX);
+        /* The records of a dropped array are gone: drop what is cached of it now, even
+         * if reading the new catalog fails below (zero-copy mappings must not outlive
+         * the old snapshot). */
+        if (c->flags & STORE_CHANGE_DROP)
+            pager_file_invalidate((*hit)->pf, 0, UINT64_MAX);
         /* META and DROP: session_refresh_meta() reads the new records. */
     }
 out:
@@ -390,7 +441,6 @@ static int session_rollback(struct ba_session *s, int take_snapshot)
     if (nw)
         old = snap_swap_locked(s, nw);
     pthread_mutex_unlock(&s->load_mu);
-    snapref_free(old);
 
     for (struct ba_array *a = s->arrays; a; a = a->next) {
         if (a->state & (ARR_NEW | ARR_COPY)) {
@@ -419,6 +469,7 @@ static int session_rollback(struct ba_session *s, int take_snapshot)
             s->failed = BA_EFAILED;
     }
     session_prune(s);
+    snap_release(s, old);
     return rc;
 }
 
@@ -779,7 +830,6 @@ static int commit_finish(struct commit *c)
     }
     old = snap_swap_locked(s, nw);
     pthread_mutex_unlock(&s->load_mu);
-    snapref_free(old);
 
     for (size_t i = 0; i < c->n; i++) {
         struct ba_array *a = c->items[i].a;
@@ -810,6 +860,7 @@ static int commit_finish(struct commit *c)
             pager_file_invalidate(it->a->pf, array_nbytes(it->a) / it->a->sa.block_size, 1);
     }
     session_prune(s);
+    snap_release(s, old);
     if (rc) {
         s->failed = BA_EFAILED;
         return ba_error_set(BA_EFAILED,

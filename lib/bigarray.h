@@ -69,6 +69,17 @@
  * installed at the first ba_db_open() and chains to the previous handler for
  * addresses that are not bigarray's, so a real segfault still crashes with a core.
  *
+ * Zero-copy reads. With the SIGSEGV backend, a block stored uncompressed (arrays
+ * of codec none, or blocks compression did not shrink) in a block of at least 64 KiB
+ * is not copied into RAM on a read: the view maps its bytes straight from the
+ * database file (data.mdb), read-only, out of the kernel's page cache, after checking
+ * its checksum once. Such blocks do not count against ram_limit (the kernel reclaims
+ * page cache as it needs; a page it drops and reads back from disk later is not
+ * checksummed again), the session's snapshot keeps their bytes in place, and the
+ * first write to one copies it into RAM first. Turn it off with #BA_DB_NOZEROCOPY or
+ * BIGARRAY_ZEROCOPY=0 in the environment. It is off with userfaultfd, which cannot
+ * track writes to such mappings. ba_pager_stat.direct_loads and direct_bytes count it.
+ *
  * When a block cannot be loaded inside a fault (corrupt bytes on disk, I/O error),
  * the faulting thread receives SIGBUS (si_addr = the faulting address) and the
  * error is recorded; the process is never aborted by bigarray. ba_view_preload()
@@ -237,6 +248,9 @@ typedef struct ba_array ba_array;
 #define BA_DB_RDONLY      0x2u
 #define BA_DB_NOSYNC      0x4u /**< commits are atomic but not durable (no fdatasync) */
 #define BA_DB_NOREADAHEAD 0x8u /**< do not load blocks ahead of sequential access */
+/** copy every block into RAM, never map raw blocks from the database file (see
+ * @ref faults, "Zero-copy reads"; BIGARRAY_ZEROCOPY=0 does the same) */
+#define BA_DB_NOZEROCOPY 0x10u
 
 typedef struct ba_db_options {
     size_t size;             /**< sizeof(ba_db_options) */
