@@ -219,7 +219,10 @@ PyObject *pyba_pager_stat_dict(const ba_pager_stat *st)
         dict_set_u64(d, "ram_used", st->ram_used) < 0 ||
         dict_set_u64(d, "ram_limit", st->ram_limit) < 0 ||
         dict_set_u64(d, "dirty_bytes", st->dirty_bytes) < 0 ||
-        dict_set_u64(d, "fault_ns_total", st->fault_ns_total) < 0)
+        dict_set_u64(d, "fault_ns_total", st->fault_ns_total) < 0 ||
+        dict_set_u64(d, "direct_loads", st->direct_loads) < 0 ||
+        dict_set_u64(d, "direct_copies", st->direct_copies) < 0 ||
+        dict_set_u64(d, "direct_bytes", st->direct_bytes) < 0)
         goto fail;
     return d;
 fail:
@@ -319,6 +322,7 @@ static const struct int_const mod_consts[] = {{"ECONFLICT", BA_ECONFLICT},
                                               {"DB_RDONLY", BA_DB_RDONLY},
                                               {"DB_NOSYNC", BA_DB_NOSYNC},
                                               {"DB_NOREADAHEAD", BA_DB_NOREADAHEAD},
+                                              {"DB_NOZEROCOPY", BA_DB_NOZEROCOPY},
                                               {"MAX_DIMS", BA_MAX_DIMS},
                                               {"NAME_MAX", BA_NAME_MAX},
                                               {"BLOCK_SIZE_DEFAULT", BA_BLOCK_SIZE_DEFAULT},

@@ -232,7 +232,7 @@ def preload(view, write=False):
 
 
 def open(path, ram_limit=None, *, create=True, readonly=False, sync=True, readahead=True,
-         pager="auto", spill_dir=None, map_size=None, max_readers=None):
+         pager="auto", spill_dir=None, map_size=None, max_readers=None, zerocopy=True):
     """Open (by default creating) the database directory ``path``.
 
     ram_limit  bytes of RAM for cached and dirty blocks (an int or "2G"); None:
@@ -244,6 +244,9 @@ def open(path, ram_limit=None, *, create=True, readonly=False, sync=True, readah
     pager      "auto", "uffd" or "sigsegv" (see the C header for the difference).
     spill_dir  where dirty blocks beyond ram_limit go (default $TMPDIR or /var/tmp).
     map_size   initial LMDB map size (grows on demand); max_readers reader slots.
+    zerocopy   False: copy every block into RAM. By default (SIGSEGV pager) blocks stored
+               uncompressed, of 64 KiB and more, are mapped read-only straight from
+               the database file, outside ram_limit (pager_stat()["direct_bytes"]).
 
     The result is a Database, usable as a context manager (closing on exit).
     """
@@ -258,6 +261,8 @@ def open(path, ram_limit=None, *, create=True, readonly=False, sync=True, readah
         flags |= _c.DB_NOSYNC
     if not readahead:
         flags |= _c.DB_NOREADAHEAD
+    if not zerocopy:
+        flags |= _c.DB_NOZEROCOPY
     ram = 0 if ram_limit is None else parse_size(ram_limit, "ram_limit")
     msize = 0 if map_size is None else parse_size(map_size, "map_size")
     readers = 0 if max_readers is None else _operator.index(max_readers)

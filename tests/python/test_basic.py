@@ -252,6 +252,25 @@ def test_helpers(db):
     assert bigarray.parse_size("64MiB") == 64 << 20 and bigarray.parse_size(5) == 5
 
 
+@pytest.mark.parametrize("zerocopy", [True, False])
+def test_zerocopy_option(tmp_path, zerocopy):
+    ref = np.arange(4 * 8192, dtype="u8")
+    with bigarray.open(str(tmp_path / "z.db"), ram_limit="64M", zerocopy=zerocopy) as d:
+        d.create("x", data=ref, block_size="64K")
+        d.commit()
+    with bigarray.open(str(tmp_path / "z.db"), ram_limit="64M", zerocopy=zerocopy) as d:
+        A = d["x"]
+        assert int(A[:].sum()) == int(ref.sum())
+        ps = d.pager_stat()
+        mapped = zerocopy and d.pager == "sigsegv"
+        assert (ps["direct_loads"] == 4) == mapped and (ps["loads"] == 0) == mapped
+        assert ps["direct_bytes"] == (4 * 65536 if mapped else 0)
+        a = A[:]
+        a[5] = 7  # a write copies the block into RAM first
+        assert a[5] == 7 and a[6] == 6
+        assert d.pager_stat()["direct_copies"] == (1 if mapped else 0)
+
+
 def test_compact(db, tmp_path):
     if os.environ.get("BA_SANITIZE") == "thread":
         pytest.skip("under TSan the compacted copy's map does not fit the address space")

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """An array 4x larger than the RAM limit is filled (dirty data spills past the
 limit), committed, and summed with numpy through one view: the sum equals the
-expected value and the pager stays within its budget."""
+expected value and the pager stays within its budget (uncompressed blocks are mapped
+from the database file with the SIGSEGV pager: zero-copy, no RAM frames at all)."""
 import numpy as np
 import pytest
 
@@ -31,5 +32,11 @@ def test_sum_of_an_array_4x_the_ram_limit(dbpath, pager, codec):
         assert total == N * (N - 1) / 2
         assert np.sum(np.asarray(A)[::-1]) == total
         st = db.pager_stat()
-        assert st["ram_used"] <= RAM and st["evictions"] > 0
-        assert st["loads"] * (256 << 10) >= 2 * N * 8
+        assert st["ram_used"] <= RAM
+        if codec == "none" and db.pager == "sigsegv":
+            # Zero-copy: the blocks are mapped from the database file, outside the budget
+            # (the counters are the handle's: the loads are the fill's, above).
+            assert st["direct_loads"] * (256 << 10) >= N * 8
+        else:
+            assert st["evictions"] > 0
+            assert st["loads"] * (256 << 10) >= 2 * N * 8
