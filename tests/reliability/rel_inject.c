@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ba_common.h"
@@ -566,9 +568,20 @@ END_TEST
 
 /* ---- a real full disk ------------------------------------------------------------------------- */
 
+/* Give this process a mount namespace of its own whose mounts do not propagate. */
+static int private_mounts(void)
+{
+    if (unshare(CLONE_NEWNS))
+        return -1;
+    return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+}
+
 START_TEST(test_full_tmpfs_commit_fails_cleanly_and_retry_after_freeing_succeeds)
 {
     char *mnt = tu_mkdtemp("inj-tmpfs");
+    /* In a mount namespace of this test process's own, so the tmpfs goes away with the
+     * process even when an assertion ends it early. */
+    ck_assert_msg(private_mounts() == 0, "unshare(CLONE_NEWNS): %s", strerror(errno));
     ck_assert_msg(mount("bigarray-test", mnt, "tmpfs", 0, "size=32m") == 0, "mount: %s",
                   strerror(errno));
     /* 8 MiB of ballast to free later, so the retry has room. */
@@ -690,13 +703,32 @@ static int can_mount_tmpfs(char *why, size_t n)
         snprintf(why, n, "mkdtemp: %s", strerror(errno));
         return 0;
     }
-    int ok = mount("bigarray-probe", dir, "tmpfs", 0, "size=1m") == 0;
-    if (ok)
-        umount2(dir, MNT_DETACH);
-    else
-        snprintf(why, n, "%s", strerror(errno));
+    /* Probe in a child, in a mount namespace of its own (as the test will mount). */
+    int pfd[2];
+    if (pipe(pfd)) {
+        snprintf(why, n, "pipe: %s", strerror(errno));
+        return 0;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        int e = 0;
+        if (private_mounts() || mount("bigarray-probe", dir, "tmpfs", 0, "size=1m"))
+            e = errno;
+        if (write(pfd[1], &e, sizeof e) != (ssize_t)sizeof e)
+            _exit(1);
+        _exit(0);
+    }
+    int e = EPERM, status;
+    if (pid < 0 || read(pfd[0], &e, sizeof e) != (ssize_t)sizeof e)
+        e = pid < 0 ? errno : EPERM;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    close(pfd[0]);
+    close(pfd[1]);
     rmdir(dir);
-    return ok;
+    if (e)
+        snprintf(why, n, "%s", strerror(e));
+    return e == 0;
 }
 
 /* rel_inject: every point at every hit; rel_inject full-disk: the real full disk (a
