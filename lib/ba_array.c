@@ -35,8 +35,11 @@
 #define APPEND_CHUNK_MAX (64u << 20)
 #define BLOCK_SIZE_MAX   (1u << 30)
 
+/* Blocks of STORE_LOCATE_MIN and more may be stored raw and page-aligned: those arrays
+ * try zero-copy first; smaller ones never could. */
 static const struct pager_ops array_pager_ops = {
     .load = session_load, .locate = session_locate, .verify = session_verify};
+static const struct pager_ops array_pager_ops_small = {.load = session_load};
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -164,7 +167,9 @@ static int array_new(struct ba_session *s, const struct store_array *rec, unsign
         free(a);
         return ba_error_set(BA_ECORRUPT, "array '%s': its catalog record is invalid", rec->name);
     }
-    rc = pager_file_open(s->db->pager, rec->block_size, &array_pager_ops, a, &a->pf);
+    rc = pager_file_open(
+        s->db->pager, rec->block_size,
+        rec->block_size >= STORE_LOCATE_MIN ? &array_pager_ops : &array_pager_ops_small, a, &a->pf);
     if (rc) {
         free(a);
         return ba_error_pass(rc, "array '%s': cannot open a pager file: %s", rec->name,

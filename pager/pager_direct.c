@@ -173,16 +173,21 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
     b->flags = (uint8_t)((b->flags & BF_WRITEOUT) | (ra ? BF_RA_LOAD : 0));
     char *sa = slot_addr(p, slot);
     struct pager_extent e = {-1, 0, 0};
-    int r, stale;
+    int r, stale, mapped = 0;
     for (;;) {
         b->flags &= (uint8_t)~BF_STALE;
         pthread_mutex_unlock(&pg->lock);
         r = f->ops.locate(f->ctx, blkno, &e);
         if (!r)
             r = extent_check(&e, p->bs);
-        if (!r && mmap(sa, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, e.fd,
-                       (off_t)e.off) == MAP_FAILED)
-            r = -errno;
+        /* MAP_POPULATE: one call fills the entries (measured faster here than the faults
+         * the checksum pass would take, and the move then carries them all). */
+        if (!r) {
+            mapped = 1; /* even a failed MAP_FIXED may have unmapped the slot */
+            if (mmap(sa, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, e.fd,
+                     (off_t)e.off) == MAP_FAILED)
+                r = -errno;
+        }
         if (!r) {
             madvise(sa, p->bs, MADV_DONTFORK);
             r = f->ops.verify(f->ctx, blkno, sa, e.tag);
@@ -194,7 +199,9 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
         /* Invalidated while locating: what was located may be gone. Again. */
     }
     if (r || stale) {
-        slot_put(p, slot);
+        if (mapped)
+            slot_clear(p, slot);
+        vec_push(&p->stage_free, slot);
         b->state = BS_ABSENT;
         b->flags &= (uint8_t)BF_WRITEOUT;
         pthread_cond_broadcast(&pg->cv);

@@ -159,6 +159,10 @@ int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_
  * boundary; read it with store_block_read()); BA_ECORRUPT (a damaged block header or
  * overflow page header); -EIO. Fault-context safe like store_block_read() with
  * STORE_READ_QUIET, which it honours the same way. Many threads may call it at once. */
+/* Blocks smaller than this are never stored page-aligned: store_block_locate() refuses
+ * every one of them, so a caller may not even ask. */
+#define STORE_LOCATE_MIN (64u << 10)
+
 int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno, int *fd,
                        uint64_t *off, uint64_t *checksum, unsigned flags);
 

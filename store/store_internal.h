@@ -56,11 +56,11 @@
 #define STORE_BLK_TOMBSTONE 0x1u /* header flag: block zeroed by commit `seq` */
 #define STORE_KEY_LEN       16u  /* (array id, blkno), both u64 big-endian */
 
-#define STORE_OVERFLOW_HDR      16u         /* LMDB overflow page header (data starts after it) */
-#define STORE_ALIGN_MIN         (64u << 10) /* raw payloads of blocks >= this start on a page */
-#define STORE_SHUFFLE_CHUNK     (64u << 10) /* shuffle works in independent chunks of this */
-#define STORE_SHUFFLE_MAXSTRIDE 256u        /* larger items are stored unshuffled */
-#define STORE_SMALL_VALUE       2000u       /* values up to this stay inside leaf pages */
+#define STORE_OVERFLOW_HDR      16u /* LMDB overflow page header (data starts after it) */
+#define STORE_ALIGN_MIN         STORE_LOCATE_MIN /* raw payloads of blocks >= this start on a page */
+#define STORE_SHUFFLE_CHUNK     (64u << 10)      /* shuffle works in independent chunks of this */
+#define STORE_SHUFFLE_MAXSTRIDE 256u             /* larger items are stored unshuffled */
+#define STORE_SMALL_VALUE       2000u            /* values up to this stay inside leaf pages */
 
 /* ---- little helpers -------------------------------------------------------------- */
 
