@@ -14,8 +14,13 @@
  * mmap (warm_view_faults = blocks: no fault after the first pass). One result line with
  * the medians and the per-repetition ratios' medians.
  *
- * Usage: bench_zerocopy [-d dir] [-s GiB] [-r reps] [-b budget_MiB]
- *   dir holds the raw file and the database while it runs (default $TMPDIR or /var/tmp).
+ * With -c 1 every pass starts cold instead: the file it reads is dropped from the page
+ * cache first (posix_fadvise(POSIX_FADV_DONTNEED) of that file only, so other programs'
+ * caches are left alone); the warm passes are skipped.
+ *
+ * Usage: bench_zerocopy [-d dir] [-s GiB] [-r reps] [-b budget_MiB] [-k 1] [-c 1]
+ *   dir holds the raw file and the database while it runs (default $TMPDIR or /var/tmp);
+ *   -k 1 keeps them (bench_zerocopy.raw, bench_zerocopy.db) for other tools.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -161,9 +166,23 @@ static void warm_file(const char *path)
     close(fd);
 }
 
+static int cold; /* -c 1: drop the file from the page cache before each pass */
+
+static void drop_file(const char *path)
+{
+    if (!cold)
+        return;
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+}
+
 /* GB/s of a sum over a fresh mmap of the raw file (the peer). */
 static double mmap_pass(const char *raw, uint64_t size, uint64_t expect)
 {
+    drop_file(raw);
     double t0 = now_s();
     int fd = open(raw, O_RDONLY);
     const char *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -216,6 +235,9 @@ static double ba_pass(const char *path, unsigned flags, uint64_t budget, uint64_
                       uint64_t expect, ba_pager_stat *st)
 {
     struct open_view o;
+    char mdb[4200];
+    snprintf(mdb, sizeof mdb, "%s/data.mdb", path);
+    drop_file(mdb);
     double t0 = now_s();
     ov_open(&o, path, flags, budget);
     uint64_t s = sum_words(o.v.data, size);
@@ -226,10 +248,38 @@ static double ba_pass(const char *path, unsigned flags, uint64_t budget, uint64_
     return gbs;
 }
 
+/* Warm: one view kept open and already mapped, against a populated mmap. */
+static void warm_passes(const char *db, const char *raw, uint64_t size, uint64_t budget,
+                        uint64_t expect, int reps, double *warm, double *mwarm, double *rwarm,
+                        ba_pager_stat *st)
+{
+    struct open_view o;
+    ov_open(&o, db, 0, budget);
+    int fd = open(raw, O_RDONLY);
+    const char *p = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        die("mmap", -errno);
+    (void)sum_words(o.v.data, size);
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        uint64_t s = sum_words(o.v.data, size);
+        warm[r] = (double)size / (now_s() - t0) / 1e9;
+        t0 = now_s();
+        uint64_t s2 = sum_words(p, size);
+        mwarm[r] = (double)size / (now_s() - t0) / 1e9;
+        if (s != expect || s2 != expect)
+            die("warm sum differs", BA_ECORRUPT);
+        rwarm[r] = warm[r] / mwarm[r];
+    }
+    ov_close(&o, st);
+    munmap((void *)(uintptr_t)p, size);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = getenv("TMPDIR");
-    int reps = 5;
+    int reps = 5, keep = 0;
     uint64_t gib = 4, budget_mib = 512;
     if (!dir || !*dir)
         dir = "/var/tmp";
@@ -242,6 +292,10 @@ int main(int argc, char **argv)
             reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-b"))
             budget_mib = strtoull(argv[i + 1], NULL, 10);
+        else if (!strcmp(argv[i], "-k"))
+            keep = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-c"))
+            cold = atoi(argv[i + 1]);
     }
     if (reps < 1 || reps > 64)
         reps = 5;
@@ -263,7 +317,7 @@ int main(int argc, char **argv)
         expect = sum_words(p, size);
         munmap((void *)(uintptr_t)p, size);
     }
-    double zc[64], cp[64], mm[64], rzc[64], rcp[64], warm[64], mwarm[64], rwarm[64];
+    double zc[64], cp[64], mm[64], rzc[64], rcp[64];
     ba_pager_stat zst, cst;
     for (int r = 0; r < reps; r++) {
         /* Alternate the order, so that neither side always runs first. */
@@ -278,39 +332,25 @@ int main(int argc, char **argv)
         rzc[r] = zc[r] / mm[r];
         rcp[r] = cp[r] / mm[r];
     }
-    /* Warm: one view kept open and already mapped; a populated mmap. */
-    struct open_view o;
-    ov_open(&o, db, 0, budget);
-    int fd = open(raw, O_RDONLY);
-    const char *p = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
-    close(fd);
-    (void)sum_words(o.v.data, size);
-    for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
-        uint64_t s = sum_words(o.v.data, size);
-        warm[r] = (double)size / (now_s() - t0) / 1e9;
-        t0 = now_s();
-        uint64_t s2 = sum_words(p, size);
-        mwarm[r] = (double)size / (now_s() - t0) / 1e9;
-        if (s != expect || s2 != expect)
-            die("warm sum differs", BA_ECORRUPT);
-        rwarm[r] = warm[r] / mwarm[r];
-    }
+    double warm[64] = {0}, mwarm[64] = {0}, rwarm[64] = {0};
     ba_pager_stat wst;
-    ov_close(&o, &wst);
-    munmap((void *)(uintptr_t)p, size);
-    printf("zerocopy_e2e size=%lluGiB budget=%lluMiB reps=%d zerocopy_GBps_median=%.2f "
+    memset(&wst, 0, sizeof wst);
+    if (!cold)
+        warm_passes(db, raw, size, budget, expect, reps, warm, mwarm, rwarm, &wst);
+    printf("zerocopy_e2e size=%lluGiB budget=%lluMiB cache=%s reps=%d zerocopy_GBps_median=%.2f "
            "copy_GBps_median=%.2f mmap_fresh_GBps_median=%.2f ratio_zerocopy_vs_mmap_median=%.2f "
            "ratio_copy_vs_mmap_median=%.2f warm_GBps_median=%.2f mmap_warm_GBps_median=%.2f "
            "ratio_warm_median=%.2f zc_direct_loads=%llu zc_loads=%llu zc_ram_used=%llu "
            "copy_loads=%llu warm_view_faults=%llu blocks=%llu\n",
-           (unsigned long long)gib, (unsigned long long)budget_mib, reps, median(zc, reps),
-           median(cp, reps), median(mm, reps), median(rzc, reps), median(rcp, reps),
-           median(warm, reps), median(mwarm, reps), median(rwarm, reps),
+           (unsigned long long)gib, (unsigned long long)budget_mib, cold ? "cold" : "warm", reps,
+           median(zc, reps), median(cp, reps), median(mm, reps), median(rzc, reps),
+           median(rcp, reps), median(warm, reps), median(mwarm, reps), median(rwarm, reps),
            (unsigned long long)zst.direct_loads, (unsigned long long)zst.loads,
            (unsigned long long)zst.ram_used, (unsigned long long)cst.loads,
            (unsigned long long)wst.faults_read, (unsigned long long)(size / (2 * MIB)));
-    nftw(db, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    unlink(raw);
+    if (!keep) {
+        nftw(db, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        unlink(raw);
+    }
     return 0;
 }
