@@ -64,8 +64,11 @@
  *   overflow pages only when the value itself is written), live in the new snapshot,
  *   which now pins them. The session's own commit writes only blocks that are dirty in
  *   its pager (never DIRECT) and cuts only blocks it discarded at the shrink; its
- *   drops discard the array. Closing an array (pager_file_close) unmaps everything
- *   before session_destroy() releases the last snapshot.
+ *   drops discard the array. An array copied in the transaction read its source's
+ *   records (DIRECT blocks of the source's pages, which no later change record of the
+ *   copy would name): its commit drops the copy's clean blocks. Closing an array
+ *   (pager_file_close) unmaps everything before session_destroy() releases the last
+ *   snapshot.
  *
  *   Growth of LMDB's map (mdb_env_set_mapsize) moves LMDB's own mapping, not the file:
  *   DIRECT blocks map the file descriptor of data.mdb, so they stay valid. LMDB never

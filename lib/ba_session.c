@@ -837,6 +837,12 @@ static int commit_finish(struct commit *c)
             a->state = ARR_STALE;
             pager_file_discard(a->pf, 0, UINT64_MAX);
         } else if (a->state & (ARR_NEW | ARR_COPY)) {
+            /* A copy read its source's records until now: blocks mapped zero-copy show
+             * the source's pages, which later invalidations (keyed by the copy's own id)
+             * would never drop. Drop them now; they map the copy's records next time.
+             * (Its dirty blocks, being written, stay.) */
+            if (a->state & ARR_COPY)
+                pager_file_invalidate(a->pf, 0, UINT64_MAX);
             a->sa.id = c->items[i].target.id;
             a->state = 0;
         }

@@ -463,6 +463,42 @@ START_TEST(test_zerocopy_readers_during_snapshot_moves)
 }
 END_TEST
 
+/* A copy made in a session reads its source's records until the commit; blocks mapped
+ * then show the source's pages. After the commit they must be the copy's own: when
+ * others then rewrite the source over and over and the session moves on each time (so
+ * LMDB reuses the source's old pages), the copy still reads what it was copied from. */
+START_TEST(test_zerocopy_copy_survives_rewrites_of_its_source)
+{
+    enum { NB = 4 };
+    struct tl_db t;
+    setup(&t, "zc-copy", _i, BS, BA_CODEC_NONE, NB);
+    ba_session *s, *w;
+    TL_OK(ba_session_begin(t.db, &s));
+    TL_OK(ba_session_begin(t.db, &w));
+    TL_OK(ba_array_copy(s, "a", "b"));
+    ba_array *b = open_arr(s, "b"), *wa = open_arr(w, "a");
+    ba_view v = tl_view(b, "");
+    for (uint64_t k = 0; k < NB; k++)
+        ck_assert_int_eq(block_version(v.data, k, BS), 1);
+    TL_OK(ba_session_commit(s));
+    for (uint64_t k = 2; k < 60; k++) {
+        fill(wa, k, 0, NB * WPB);
+        TL_OK(ba_session_commit(w));
+        TL_OK(ba_session_abort(s));
+        for (uint64_t blk = 0; blk < NB; blk++)
+            ck_assert_msg(block_version(v.data, blk, BS) == 1,
+                          "copy block %llu after %llu rewrites of its source",
+                          (unsigned long long)blk, (unsigned long long)k - 1);
+    }
+    ba_view_release(&v);
+    ba_array_close(b);
+    ba_array_close(wa);
+    ba_session_end(s);
+    ba_session_end(w);
+    tl_db_close(&t);
+}
+END_TEST
+
 /* Compressed blocks, holes and blocks under 64 KiB are copied; a compressed array's
  * block that compression did not shrink is stored raw and mapped. */
 START_TEST(test_zerocopy_only_raw_aligned_blocks)
@@ -671,6 +707,7 @@ static Suite *zerocopy_suite(void)
     tcase_add_loop_test(tc, test_zerocopy_other_commit_invalidates, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_zerocopy_snapshot_survives_many_rewrites, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_zerocopy_readers_during_snapshot_moves, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_zerocopy_copy_survives_rewrites_of_its_source, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_zerocopy_only_raw_aligned_blocks, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_zerocopy_shrink_then_grow_zeros, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_zerocopy_off_copies, 0, TL_NBACKENDS);
