@@ -288,15 +288,18 @@ void pager_block_unpoison(struct pager_block *b);
 /* Wait until no block of f in [first, first+n) is SPILLING or UNSPILLING (or LOADING
  * when loads_too); lock held, dropped while waiting. */
 void pager_file_wait_idle(struct pager_file *f, uint64_t first, uint64_t n, int loads_too);
-/* The invariants (debug builds), lock held; pager_check() takes the lock. */
-void pager_check_locked(struct pager *pg);
-void pager_check_block(const struct pager_block *b);
 void pager_record_fault_time(struct pager_file *f, uint64_t t0);
 /* A pager thread (uffd service, readahead worker) records its thread id at start; a
  * userfaultfd fault raised by one of them is a load touching a pager mapping: fatal. */
 void pager_thread_register(struct pager *pg);
 int pager_thread_is_own(struct pager *pg, pid_t tid);
 char *pager_block_addr(const struct pager_mapping *m, uint64_t blkno);
+
+/* ---- pager_check.c: the invariants ------------------------------------------------------ */
+
+/* The invariants (debug builds), lock held; pager_check() takes the lock. */
+void pager_check_locked(struct pager *pg);
+void pager_check_block(const struct pager_block *b);
 
 /* ---- pager_mem.c: fault-context allocation and the per-file index ---------------------- */
 
