@@ -176,6 +176,10 @@ static inline void bench_emit(const struct bench_args *a, const char *workload, 
     fflush(stdout);
 }
 
+/* Append the median, 90th and 99th percentile and maximum of n latencies (ms) to extra
+ * (at most BENCH_MAX_SAMPLES are used). */
+static inline void bench_latency_extra(char *extra, size_t size, const double *lat, int n);
+
 /* Append "key": value members to buf (size n) in printf style. */
 static inline void bench_extra(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -199,6 +203,19 @@ static inline void bench_die(const char *what, const char *why)
 {
     fprintf(stderr, "bench: %s: %s\n", what, why);
     exit(1);
+}
+
+static inline void bench_latency_extra(char *extra, size_t size, const double *lat, int n)
+{
+    static double c[BENCH_MAX_SAMPLES];
+    n = n < BENCH_MAX_SAMPLES ? n : BENCH_MAX_SAMPLES;
+    if (n < 1)
+        return;
+    memcpy(c, lat, (size_t)n * sizeof *c);
+    qsort(c, (size_t)n, sizeof *c, bench_cmp_double);
+    bench_extra(extra, size,
+                "\"ms_median\": %.3f, \"ms_p90\": %.3f, \"ms_p99\": %.3f, \"ms_max\": %.3f",
+                c[n / 2], c[n * 9 / 10], c[n * 99 / 100], c[n - 1]);
 }
 
 /* ---- page cache -------------------------------------------------------------------------- */

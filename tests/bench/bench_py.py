@@ -361,8 +361,10 @@ class Bigarray(System):
     def stat(self):
         try:
             st = self.db.pager_stat()
-            return {k: st[k] if isinstance(st, dict) else getattr(st, k)
-                    for k in ("loads", "readahead_loads", "evictions", "ram_limit")}
+            keys = ("loads", "readahead_loads", "evictions", "ram_limit", "direct_loads",
+                    "direct_copies")
+            return {k: st[k] if isinstance(st, dict) else getattr(st, k) for k in keys
+                    if (k in st if isinstance(st, dict) else hasattr(st, k))}
         except Exception:  # noqa: BLE001 - a missing counter must not lose the figure
             return {}
 
@@ -595,7 +597,8 @@ def op_append(args, sysm):
     lat.sort()
     emit(args, "W6", "s", tot, appends=count, append_bytes=nrow * args.cols * sysm.dtype.itemsize,
          start_bytes=start * args.cols * sysm.dtype.itemsize,
-         per_append_ms_median=round(lat[len(lat) // 2], 3))
+         ms_median=round(lat[len(lat) // 2], 3), ms_p90=round(lat[len(lat) * 9 // 10], 3),
+         ms_p99=round(lat[len(lat) * 99 // 100], 3), ms_max=round(lat[-1], 3))
 
 
 def op_mean(args, sysm):

@@ -67,6 +67,11 @@ BIG_APPEND = ("memmap", "h5py", "zarr-lmdb-zstd1", "lmdb-c", "lmdb-c-zstd1", "bi
 THREADS = ("memmap", "h5py", "zarr-lmdb-zstd1", "lmdb-c", "lmdb-c-zstd1", "bigarray-py",
            "bigarray-py-zstd1", "bigarray-c", "bigarray-c-zstd1")
 SLOW = ("h5py-gzip1",)
+# The copying read path of bigarray (BIGARRAY_ZEROCOPY=0) on bigarray-c's store, so the
+# effect of zero-copy reads is measured within the run.
+COPY_PATH = {"bigarray-c": "bigarray-c-copy"}
+COPY_READS = ("W2-fresh", "W3-cold", "W4-warm", "W4-cold", "W3-cgroup-cold", "E2E-mean-warm",
+              "E2E-mean-cold")
 # Issue #4's end-to-end mean over an array 4x the bigarray RAM budget.
 E2E = ("memmap", "h5py", "bigarray-py", "bigarray-py-zstd1", "bigarray-c", "bigarray-c-zstd1")
 # W7 on int32 counters: (system, codec) pairs.
@@ -283,7 +288,7 @@ class Runner:
             except OSError as e:
                 log(f"cannot remove {self.cg}: {e}")
 
-    def in_cgroup(self, system, workload, argv, before, reps):
+    def in_cgroup(self, system, workload, argv, before, reps, env_add=None):
         """reps processes, each one repetition inside the cgroup after before(); the
         samples are merged into one figure."""
         samples, last, extras = [], None, []
@@ -291,7 +296,8 @@ class Runner:
         for _ in range(reps):
             before()
             self.cgroup_reset()
-            lines = self.run(system, workload, argv, cgroup=self.mode["cgroup"], record=False)
+            lines = self.run(system, workload, argv, env_add=env_add, cgroup=self.mode["cgroup"],
+                             record=False)
             c = self.cgroup_counters()
             c["cgroup_oom_kill"] -= oom0
             extras.append(c)
@@ -300,7 +306,7 @@ class Runner:
                              "value": None, "unit": "MB/s", "n": 0,
                              "error": f"failed in the cgroup (oom kills so far: "
                                       f"{c['cgroup_oom_kill']})",
-                             "command": self.command_text(argv, None, self.mode["cgroup"])})
+                             "command": self.command_text(argv, env_add, self.mode["cgroup"])})
                 return
             last = lines[-1]
             samples += last["samples"]
@@ -308,7 +314,7 @@ class Runner:
         n = len(s)
         rec = dict(last, workload=workload, n=n, samples=samples, min=s[0], max=s[-1],
                    value=s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2,
-                   command=self.command_text(argv, None, self.mode["cgroup"]))
+                   command=self.command_text(argv, env_add, self.mode["cgroup"]))
         rec["extra"] = dict(rec.get("extra", {}), cgroup=extras)
         self.record(rec)
         log(f"  {workload}: {rec['value']:.6g} MB/s [{rec['min']:.4g}-{rec['max']:.4g}] "
@@ -327,12 +333,15 @@ class Runner:
         store = os.path.join(self.stores, f"{system}-sin")
         w = lambda wl: self.wanted(system, wl)  # noqa: E731
         reps = m["reps"]
+        slow = system in SLOW  # fewer repetitions for the slowest peer
+        nrand = m["rand_reads"] // 4 if slow else m["rand_reads"]
         reads = ["W2", "W2-fresh", "W4-warm", "W3-cold", "W4-cold", "W3-cgroup-cached",
                  "W3-cgroup-cold", "W5", "W5-1block", "E2E-mean-warm", "E2E-mean-cold"]
         reads += [f"W9-{c}-{t}t" for c in ("warm", "cold") for t in m["threads"]]
         if w("W1") or any(w(x) for x in reads):
             self.run(system, "W1", self.program(system, "write", store, src=self.src["sin"],
-                                                reps=m["reps_write"], cache="cold"),
+                                                reps=min(2, m["reps_write"]) if slow
+                                                else m["reps_write"], cache="cold"),
                      record=w("W1"))
         if w("W2"):
             self.run(system, "W2", self.program(system, "scanhot", store, reps=reps,
@@ -342,13 +351,13 @@ class Runner:
                                                       cache="warm"))
         if w("W4-warm"):
             self.run(system, "W4-warm", self.program(system, "rand", store, reps=reps,
-                                                     cache="warm", count=m["rand_reads"]))
+                                                     cache="warm", count=nrand))
         if w("W3-cold"):
             self.run(system, "W3-cold", self.program(system, "scan", store, reps=reps,
                                                      cache="cold"))
         if w("W4-cold"):
             self.run(system, "W4-cold", self.program(system, "rand", store, reps=reps,
-                                                     cache="cold", count=m["rand_reads"]))
+                                                     cache="cold", count=nrand))
         if self.cg and w("W3-cgroup-cached") and system not in SLOW:
             self.in_cgroup(system, "W3-cgroup-cached",
                            self.program(system, "scan", store, reps=1,
@@ -367,6 +376,8 @@ class Runner:
                                                       cache=cache, threads=t, workload=wl))
         if system in E2E and any(w(f"E2E-mean-{c}") for c in ("warm", "cold")):
             self.e2e(system, store, rows)
+        if system in COPY_PATH:
+            self.copy_path(system, COPY_PATH[system], store)
         if w("W5"):
             self.run(system, "W5", self.program(system, "rewrite", store, cache="warm",
                                                 count=m["commits"]))
@@ -378,7 +389,8 @@ class Runner:
             app = os.path.join(self.stores, f"{system}-append")
             rmtree(app)
             self.run(system, "W6", self.program(system, "append", app, src=self.src["sin"],
-                                                count=m["appends"], reps=m["reps_append"]))
+                                                count=m["appends"],
+                                                reps=1 if slow else m["reps_append"]))
             rmtree(app)
         if system in BIG_APPEND and w("W6-16G"):
             big = os.path.join(self.stores, f"{system}-big")
@@ -396,6 +408,33 @@ class Runner:
                                                         reps=m["reps_append"],
                                                         workload="W6-16G"))
             rmtree(big)
+
+    def copy_path(self, system, label, store):
+        """bigarray's reads with zero-copy off (every block copied into a frame), on the
+        same store, labelled `label`."""
+        m, env = self.mode, {"BIGARRAY_ZEROCOPY": "0"}
+        w = lambda wl: self.wanted(label, wl)  # noqa: E731
+
+        def prog(op, **kw):
+            argv = self.program(system, op, store, **kw)
+            argv[argv.index("--system") + 1] = label
+            return argv
+        for wl, op, kw in (("W2-fresh", "scan", dict(cache="warm")),
+                           ("W3-cold", "scan", dict(cache="cold")),
+                           ("W4-warm", "rand", dict(cache="warm", count=m["rand_reads"])),
+                           ("W4-cold", "rand", dict(cache="cold", count=m["rand_reads"]))):
+            if w(wl):
+                self.run(label, wl, prog(op, reps=m["reps"], **kw), env_add=env)
+        if self.cg and w("W3-cgroup-cold"):
+            self.in_cgroup(label, "W3-cgroup-cold",
+                           prog("scan", reps=1, workload="W3-cgroup-cold"), drop_caches,
+                           m["reps"], env_add=env)
+        budget = str(max(64 * MiB, m["size"] // 4))
+        for cache in ("warm", "cold"):
+            wl = f"E2E-mean-{cache}"
+            if w(wl):
+                self.run(label, wl, prog("scan", reps=m["reps"], cache=cache, workload=wl),
+                         env_add=dict(env, BIGARRAY_RAM_LIMIT=budget))
 
     def e2e(self, system, store, rows):
         """Issue #4: the mean over an array 4x bigarray's RAM budget, same bytes and same
@@ -421,7 +460,8 @@ class Runner:
         if not any(self.wanted(system, x) for x in ("W1", "W7", "W2-fresh", "W3-cold")):
             return
         self.run(system, "W1", self.program(system, "write", store, src=self.src["rand"],
-                                            dataset="rand", reps=m["reps_write"], cache="cold"))
+                                            dataset="rand", reps=min(2, m["reps_write"]),
+                                            cache="cold"))
         if self.wanted(system, "W2-fresh"):
             self.run(system, "W2-fresh", self.program(system, "scan", store, dataset="rand",
                                                       reps=m["reps"], cache="warm"))
@@ -471,6 +511,17 @@ class Runner:
                     v = float(kv[key]) * 1000
                     self.record(dict(base, system=sysname, workload="W8-seq-512M",
                                      value=v, unit="MB/s", min=v, max=v))
+            elif ln.startswith("zerocopy_seqread") and "aligned_GBps_median" in kv:
+                for key, sysname in (("aligned_GBps_median", "pager-zerocopy-2MiB-aligned"),
+                                     ("shift4k_GBps_median", "pager-zerocopy-as-in-data.mdb")):
+                    v = float(kv[key]) * 1000
+                    self.record(dict(base, system=sysname, workload="W8-seq-512M",
+                                     value=v, unit="MB/s", min=v, max=v))
+                for key, sysname in (("fault_us_median", "pager-zerocopy"),
+                                     ("remap_us_median", "pager-zerocopy-remap")):
+                    v = float(kv[key])
+                    self.record(dict(base, system=sysname, workload="W8-fault", value=v,
+                                     unit="us/fault", min=v, max=v))
             log(f"  {ln}")
         if p.returncode:
             self.record({"system": "pager", "workload": "W8", "dataset": "-", "value": None,

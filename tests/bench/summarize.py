@@ -14,9 +14,9 @@ import sys
 
 HIGHER = {"MB/s", "reads/s"}
 BIGARRAY = ("bigarray-c", "bigarray-c-zstd1", "bigarray-py", "bigarray-py-zstd1")
+BIGARRAY_EXTRA = ("bigarray-c-copy", "bigarray-c-zstd1-shuffle")
 ORDER = ("memmap", "h5py", "h5py-gzip1", "zarr-lmdb", "zarr-lmdb-zstd1", "zarr-dir",
-         "zarr-dir-zstd1", "zarr-dir-blosc", "lmdb-c", "lmdb-c-zstd1") + BIGARRAY + (
-         "bigarray-c-zstd1-shuffle",)
+         "zarr-dir-zstd1", "zarr-dir-blosc", "lmdb-c", "lmdb-c-zstd1") + BIGARRAY + BIGARRAY_EXTRA
 WORKLOADS = [
     ("W1", "W1 write + durable commit"),
     ("W2", "W2 warm scan, data already in the process (one handle, after one untimed pass)"),
@@ -198,10 +198,16 @@ def goals(run, out):
     for ba in ("bigarray-py", "bigarray-c", "bigarray-py-zstd1", "bigarray-c-zstd1"):
         ratio_goal("W6 1,000 appends + commits no slower than memmap", "W6", ba, "memmap", 1.0)
     for ba in ("bigarray-c", "bigarray-c-zstd1", "bigarray-py", "bigarray-py-zstd1"):
-        a, b = run.val(ba, "W6"), run.val(ba, "W6-16G")
-        q = b / a if a and b else None
-        G.append(("W6 flat to 16 GiB: time at 16 GiB / time from empty", ba,
-                  fmt(q) if q else "–", "<= 1.3 (noise)", None if q is None else q <= 1.3))
+        # Per-append medians: the totals carry the machine's stalls (p90 moved 2.5 -> 8 ms
+        # between two identical runs of 300 appends).
+        a, b = run.get(ba, "W6"), run.get(ba, "W6-16G")
+        ma = a and a["extra"].get("ms_median")
+        mb = b and b["extra"].get("ms_median")
+        q = mb / ma if ma and mb else None
+        tot = f" (totals {b['value'] / a['value']:.2f})" if a and b else ""
+        G.append(("W6 flat to 16 GiB: median ms per append+commit at 16 GiB / from empty", ba,
+                  (fmt(q) if q else "–") + tot, "<= 1.3 (noise)",
+                  None if q is None else q <= 1.3))
     ratio_goal("W7 zstd-1 as small as zarr+zstd", "W7", "bigarray-c-zstd1", "zarr-dir-zstd1", 1.0)
     r, p = run.val("bigarray-c-zstd1-shuffle", "W7", "i32"), run.val("zarr-dir-blosc", "W7", "i32")
     q = p / r if p and r else None
