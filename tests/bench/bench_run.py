@@ -161,7 +161,8 @@ class Runner:
         self.skip = re.compile(args.skip) if args.skip else None
         self.bench = os.path.join(args.build, "tests", "bench")
         self.env = dict(os.environ, PYTHONPATH=os.path.join(args.build, "python"))
-        self.src = {d: os.path.join(args.work, "src", f"src_{d}.{'i32' if d == 'i32' else 'f64'}")
+        self.srcdir = os.path.join(args.work, f"src-{args.mode}")
+        self.src = {d: os.path.join(self.srcdir, f"src_{d}.{'i32' if d == 'i32' else 'f64'}")
                     for d in ("sin", "rand", "i32")}
         self.stores = os.path.join(args.work, "stores")
         os.makedirs(self.stores, exist_ok=True)
@@ -505,9 +506,10 @@ class Runner:
                                  value=float(kv["us_per_fault_median"]), unit="us/fault",
                                  min=float(kv["min"]), max=float(kv["max"])))
             elif ln.startswith("seqread") and "pager_GBps_median" in kv:
-                for key, sysname in (("pager_GBps_median", f"pager-{kv['backend']}"),
-                                     ("mmap_fresh_GBps_median", "mmap-loop"),
-                                     ("copy_pipeline_GBps_median", "copy-pipeline")):
+                b = kv["backend"]
+                for key, sysname in (("pager_GBps_median", f"pager-{b}"),
+                                     ("mmap_fresh_GBps_median", f"mmap-loop ({b} run)"),
+                                     ("copy_pipeline_GBps_median", f"copy-pipeline ({b} run)")):
                     v = float(kv[key]) * 1000
                     self.record(dict(base, system=sysname, workload="W8-seq-512M",
                                      value=v, unit="MB/s", min=v, max=v))
@@ -573,9 +575,9 @@ def main():
     r.record({"system": "machine", "workload": "facts", "dataset": "-", "value": None,
               "unit": None, "n": 0, "extra": machine_facts(args, mode)})
     t0 = time.time()
-    log(f"generating the data in {args.work}/src (once; kept for later runs)")
-    subprocess.run([PY, os.path.join(HERE, "bench_gen.py"), os.path.join(args.work, "src"),
-                    str(mode["size"]), str(mode["i32"])], check=True)
+    log(f"generating the data in {r.srcdir} (once; kept for later runs)")
+    subprocess.run([PY, os.path.join(HERE, "bench_gen.py"), r.srcdir, str(mode["size"]),
+                    str(mode["i32"])], check=True)
     r.all()
     log(f"done in {time.time() - t0:.0f} s: {args.out}")
 

@@ -82,4 +82,4 @@ BA_BENCH_REPO=$root "$py" "$src/tests/bench/bench_run.py" --mode "$mode" --build
     --work "$work" --src-root "$src" --rev "$rev" --out "$results/$run.jsonl" --run-id "$run" "$@"
 "$py" "$src/tests/bench/summarize.py" "$results/$run.jsonl" >"$results/$run.md"
 rm -rf "$work/stores"
-say "tables: $results/$run.md (data kept in $work/src; remove it to free the disk)"
+say "tables: $results/$run.md (data kept in $work/src-$mode; remove it to free the disk)"

@@ -106,7 +106,7 @@ class Run:
 def cell(r):
     if not r:
         return "–"
-    if r["n"] > 1:
+    if r["n"] > 1 and r["min"] != r["max"]:
         u = r["unit"]
         return f"{fmt(r['value'], u)} [{fmt(r['min'], u)}–{fmt(r['max'], u)}]"
     return fmt(r["value"], r["unit"])
