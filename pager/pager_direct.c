@@ -184,14 +184,16 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
          * the checksum pass would take, and the move then carries them all). */
         if (!r) {
             mapped = 1; /* even a failed MAP_FIXED may have unmapped the slot */
+            pager_fork_guard_enter();
             if (mmap(sa, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, e.fd,
                      (off_t)e.off) == MAP_FAILED)
                 r = -errno;
+            else
+                madvise(sa, p->bs, MADV_DONTFORK);
+            pager_fork_guard_exit();
         }
-        if (!r) {
-            madvise(sa, p->bs, MADV_DONTFORK);
+        if (!r)
             r = f->ops.verify(f->ctx, blkno, sa, e.tag);
-        }
         pthread_mutex_lock(&pg->lock);
         stale = (b->flags & BF_STALE) != 0;
         if (!stale || ra)
@@ -240,17 +242,21 @@ int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mappin
     }
     if (r < 0) {
         /* Not staged (or the move failed): map the range afresh; the kernel fills the
-         * entries on access, with fault-around. */
-        r = 0;
-        if (mmap(addr, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd, (off_t)b->doff) ==
-            MAP_FAILED) {
-            r = -errno;
+         * entries on access, with fault-around. (A move keeps the slot's DONTFORK.) */
+        pager_fork_guard_enter();
+        r = mmap(addr, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd, (off_t)b->doff) ==
+                    MAP_FAILED
+                ? -errno
+                : 0;
+        if (!r)
+            madvise(addr, p->bs, MADV_DONTFORK);
+        pager_fork_guard_exit();
+        if (r) {
             pg->be->hole_reserve(pg, m, addr, p->bs);
             slab_free(&pg->bmap_slab, bm);
             return r;
         }
     }
-    madvise(addr, p->bs, MADV_DONTFORK);
     bm->m = m;
     bm->writable = 0;
     bm->primary = 0;

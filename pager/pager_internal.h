@@ -416,6 +416,9 @@ struct pager_mapping *registry_get(const void *addr);
 void registry_put(struct pager_mapping *m);
 int registry_pager_add(struct pager *pg);
 void registry_pager_del(struct pager *pg);
+/* Around a new mapping and its madvise(MADV_DONTFORK): fork() waits meanwhile. */
+void pager_fork_guard_enter(void);
+void pager_fork_guard_exit(void);
 
 /* ---- pager_sigsegv.c ----------------------------------------------------------------------- */
 

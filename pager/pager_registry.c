@@ -15,6 +15,13 @@
  *
  * fork(): the child handler marks every existing pager forked, empties the registry
  * and re-initialises its lock (another thread of the parent may have held it).
+ *
+ * The fork guard: a new mapping of a block exists for a moment before
+ * madvise(MADV_DONTFORK) marks it, and a fork in that moment would hand the child a
+ * copy (for a zero-copy block, a private mapping of data.mdb that no snapshot of the
+ * child pins). The zero-copy path maps and marks inside the guard (read-locked, by any
+ * number of threads at once); fork() waits for them (the prepare handler write-locks
+ * it, the parent handler unlocks, the child re-initialises it).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,6 +40,27 @@ static struct reg_entry *reg;
 static size_t reg_n, reg_cap;
 static struct pager *reg_pagers;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static pthread_rwlock_t fork_guard = PTHREAD_RWLOCK_INITIALIZER;
+
+void pager_fork_guard_enter(void)
+{
+    pthread_rwlock_rdlock(&fork_guard);
+}
+
+void pager_fork_guard_exit(void)
+{
+    pthread_rwlock_unlock(&fork_guard);
+}
+
+static void registry_atfork_prepare(void)
+{
+    pthread_rwlock_wrlock(&fork_guard);
+}
+
+static void registry_atfork_parent(void)
+{
+    pthread_rwlock_unlock(&fork_guard);
+}
 
 /* In the child: the parent's pagers are dead (their memory is not inherited), their
  * mappings are no longer ours, and the lock may have been held by a parent thread
@@ -44,11 +72,12 @@ static void registry_atfork_child(void)
     reg_pagers = NULL;
     reg_n = 0;
     pthread_rwlock_init(&reg_lock, NULL);
+    pthread_rwlock_init(&fork_guard, NULL);
 }
 
 static void registry_init(void)
 {
-    pthread_atfork(NULL, NULL, registry_atfork_child);
+    pthread_atfork(registry_atfork_prepare, registry_atfork_parent, registry_atfork_child);
 }
 
 /* First entry whose end is above addr. */
