@@ -283,7 +283,9 @@
  *   mmap is marked again: a new VMA does not inherit it): a child has none of them, and
  *   touching a former mapping address is an ordinary crash there (the handler sees no
  *   mapping of its own; a pthread_atfork child handler also empties the registry),
- *   DIRECT blocks included (tested). Every pager
+ *   DIRECT blocks included (tested; a new DIRECT mapping and its MADV_DONTFORK happen
+ *   inside the fork guard of pager_registry.c, so no fork falls between them). Every
+ *   pager
  *   marks itself forked in the child: its functions refuse (BA_EFAILED) or do nothing,
  *   and pager_destroy() frees nothing in the child.
  */
