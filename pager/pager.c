@@ -285,9 +285,8 @@
  *   mapping of its own; a pthread_atfork child handler also empties the registry),
  *   DIRECT blocks included (tested; a new DIRECT mapping and its MADV_DONTFORK happen
  *   inside the fork guard of pager_registry.c, so no fork falls between them). Every
- *   pager
- *   marks itself forked in the child: its functions refuse (BA_EFAILED) or do nothing,
- *   and pager_destroy() frees nothing in the child.
+ *   pager marks itself forked in the child: its functions refuse (BA_EFAILED) or do
+ *   nothing, and pager_destroy() frees nothing in the child.
  */
 #include <assert.h>
 #include <errno.h>
