@@ -543,8 +543,11 @@ BA_API int ba_array_view_text(ba_array *a, const char *slices, unsigned flags, b
 /** Load every block under the view into RAM and map it, returning the first load
  * error (#BA_ECORRUPT, -EIO, ...) instead of raising SIGBUS later. With
  * #BA_PRELOAD_WRITE the blocks are also made writable, so the view may be passed to
- * read(2) with either pager. Blocks may be evicted again if the view is larger than
- * the RAM budget; preload in pieces smaller than the budget. */
+ * read(2) with either pager. While it runs, the blocks it has loaded stay mapped (the
+ * reclaimer skips them) when the view fits in the RAM budget, so a system call right
+ * after it covers the whole view; later faults of other threads may evict them again.
+ * A view larger than the budget is loaded block by block and cannot stay mapped whole:
+ * preload and pass it to the system call in pieces smaller than the budget. */
 BA_API int ba_view_preload(const ba_view *v, unsigned flags);
 
 /** Release the view's mapping (dirty data stays in the session). Accepts a view

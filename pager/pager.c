@@ -259,8 +259,12 @@
  *   and returns EFAULT; call pager_prefault() on the range first (with
  *   PAGER_PREFAULT_WRITE when the kernel will write into it, e.g. read(2): a DIRECT
  *   block is read-only, the write prefault copies it into a frame), and keep the range
- *   within the budget so nothing is evicted before the call (DIRECT blocks: within
- *   max_map_count / 16 blocks, so that the VMA sweep leaves them mapped).
+ *   within the budget. While a prefault runs its range is guarded (pg->guards: up to
+ *   PAGER_GUARDS ranges whose frames fit in the budget together): the CLOCK hands, the
+ *   VMA sweep and the DIRECT cap skip guarded blocks, so loading the range's last block
+ *   never unmaps its first (with a full budget of referenced blocks it did, and the
+ *   system call after the prefault got EFAULT). Nothing is guarded after the prefault
+ *   returns: another thread's faults may evict the range before the call.
  *
  * ==== Zero-copy and the backends =========================================================
  *
@@ -1101,6 +1105,42 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
     return r;
 }
 
+/* Guard blocks [lo, hi) of f for a prefault: the CLOCK hands (and the VMA and DIRECT
+ * caps) skip them, so the range's first blocks stay mapped while its last ones load,
+ * and one system call can cover it all. Only a range whose frames fit in the budget,
+ * together with the other guarded ranges, is guarded: a larger one could only be held
+ * by exceeding the budget, so it loads block by block unguarded (the caller was told to
+ * prefault in pieces). Returns the slot, or -1 (no guard). */
+static int guard_take(struct pager *pg, const struct pager_file *f, uint64_t lo, uint64_t hi)
+{
+    if (pager_lock(pg))
+        return -1;
+    uint64_t held = (hi - lo) * f->bs;
+    int slot = -1;
+    for (int i = 0; i < PAGER_GUARDS; i++) {
+        const struct pager_guard *gd = &pg->guards[i];
+        if (gd->f)
+            held += (gd->hi - gd->lo) * gd->f->bs;
+        else if (slot < 0)
+            slot = i;
+    }
+    if (slot >= 0 && held <= pg->ram_limit)
+        pg->guards[slot] = (struct pager_guard){.f = f, .lo = lo, .hi = hi};
+    else
+        slot = -1;
+    pthread_mutex_unlock(&pg->lock);
+    return slot;
+}
+
+static void guard_drop(struct pager *pg, int slot)
+{
+    if (slot < 0 || pager_lock(pg))
+        return;
+    pg->guards[slot].f = NULL;
+    pthread_cond_broadcast(&pg->cv); /* frame_get() waiters may find a block to evict now */
+    pthread_mutex_unlock(&pg->lock);
+}
+
 int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned flags)
 {
     if (!m)
@@ -1115,15 +1155,20 @@ int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned fla
     if (write && (m->flags & PAGER_MAP_READONLY))
         return ba_error_set(BA_EINVAL, "pager_prefault: write prefault of a read-only mapping");
     uint32_t bs = m->file->bs;
-    for (uint64_t i = off / bs; i <= (off + len - 1) / bs; i++) {
-        int r = pager_fault_resolve(m, i, write, PAGER_CTX_API, 0);
+    uint64_t i0 = off / bs, i1 = (off + len - 1) / bs + 1;
+    struct pager *pg = m->file->pg;
+    int g = guard_take(pg, m->file, m->first + i0, m->first + i1);
+    int r = 0;
+    for (uint64_t i = i0; i < i1 && !r; i++) {
+        r = pager_fault_resolve(m, i, write, PAGER_CTX_API, 0);
         if (r == BA_EFAILED)
-            return ba_error_set(r, "pager_prefault: the pager belongs to the parent process");
-        if (r < 0)
-            return ba_error_set(r, "cannot load block %llu: %s", (unsigned long long)(m->first + i),
-                                ba_strerror(r));
+            r = ba_error_set(r, "pager_prefault: the pager belongs to the parent process");
+        else if (r < 0)
+            r = ba_error_set(r, "cannot load block %llu: %s", (unsigned long long)(m->first + i),
+                             ba_strerror(r));
     }
-    return 0;
+    guard_drop(pg, g);
+    return r;
 }
 
 int pager_fault_direct(struct pager_mapping *m, size_t off, int write)

@@ -126,7 +126,9 @@ void pager_unmap(struct pager_mapping *m);
  * a poisoned block is loaded again. With the SIGSEGV backend this is what makes a
  * system call on a view work (the kernel returns EFAULT instead of faulting): prefault
  * the range, with PAGER_PREFAULT_WRITE for read(2) into it, and keep it within the RAM
- * budget so that nothing is evicted before the call. */
+ * budget: while a prefault runs, the blocks of a range that fits in the budget (with the
+ * other prefaults in progress) are skipped by the reclaim hands, so none of them is
+ * unmapped to load the next; a larger range is loaded unguarded. */
 int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned flags);
 
 /* ---- transactions -------------------------------------------------------------------- */

@@ -303,7 +303,7 @@ void direct_reclaim(struct pager *pg, const struct pager_block *keep)
     while (pg->dring.n > target && pg->dring.hand && steps--) {
         struct pager_block *b = pg->dring.hand;
         pg->dring.hand = b->cnext;
-        if (b == keep)
+        if (b == keep || block_guarded(pg, b))
             continue;
         if (b->flags & BF_REFERENCED) {
             b->flags &= (uint8_t)~BF_REFERENCED;

@@ -217,6 +217,13 @@ struct pager_backend_ops {
 struct pager_uffd; /* pager_uffd.c */
 struct pager_ra;   /* pager_readahead.c */
 
+/* A block range of one file that a pager_prefault() in progress keeps mapped. */
+#define PAGER_GUARDS 8
+struct pager_guard {
+    const struct pager_file *f; /* NULL: slot free */
+    uint64_t lo, hi;
+};
+
 struct pager {
     pthread_mutex_t lock;
     pthread_cond_t cv; /* a busy block changed state, a frame was freed, a mapping drained */
@@ -230,6 +237,7 @@ struct pager {
     unsigned nwait_frame;  /* threads waiting in frame_get() for a frame */
     struct pager_pool *pools[PAGER_NPOOLS];
     struct pager_ring ring;  /* CLEAN and DIRTY blocks: the frames' CLOCK */
+    struct pager_guard guards[PAGER_GUARDS]; /* ranges prefaults in progress keep mapped */
     struct pager_ring dring; /* DIRECT blocks: their own CLOCK, capped at max_direct */
     uint64_t max_direct;
     uint64_t nbmaps, max_bmaps; /* blocks mapped (any kind), and the cap */
@@ -249,6 +257,17 @@ struct pager {
     pid_t pid;
     struct pager *gnext; /* registry's list of pagers (atfork) */
 };
+
+/* Nonzero when b lies in a range a pager_prefault() in progress keeps mapped: the
+ * hands neither unmap nor evict nor spill it (lock held). */
+static inline int block_guarded(const struct pager *pg, const struct pager_block *b)
+{
+    for (unsigned i = 0; i < PAGER_GUARDS; i++)
+        if (pg->guards[i].f == b->file && b->blkno >= pg->guards[i].lo &&
+            b->blkno < pg->guards[i].hi)
+            return 1;
+    return 0;
+}
 
 /* Lock pg for an API call. In a fork child returns BA_EFAILED without locking: a thread
  * of the parent may have held the lock at the fork, and the child must not use the

@@ -87,7 +87,7 @@ static int clock_evict_one(struct pager *pg, struct pager_block **dirty)
     while (pg->ring.hand && steps--) {
         struct pager_block *b = pg->ring.hand;
         pg->ring.hand = b->cnext;
-        if (b->pin)
+        if (b->pin || block_guarded(pg, b))
             continue;
         if (b->flags & BF_REFERENCED) {
             b->flags &= (uint8_t)~BF_REFERENCED;
@@ -149,7 +149,7 @@ static void ring_unmap_sweep(struct pager *pg, struct pager_ring *r, const struc
     while (pg->nbmaps > target && r->hand && steps--) {
         struct pager_block *b = r->hand;
         r->hand = b->cnext;
-        if (b == keep || b->pin)
+        if (b == keep || b->pin || block_guarded(pg, b))
             continue;
         b->flags &= (uint8_t)~BF_REFERENCED;
         if (b->maps)

@@ -1120,6 +1120,50 @@ START_TEST(test_pager_syscalls_on_views)
 }
 END_TEST
 
+/* A prefault with the budget full of recently used blocks: every block it loads stays
+ * mapped until it returns (the CLOCK hand, clearing reference bits and evicting to make
+ * room for the later blocks, skips the range being prefaulted), so one write(2) of the
+ * whole range works with the SIGSEGV backend. It failed with EFAULT when the hand
+ * unmapped the range's first blocks to load its last ones. */
+START_TEST(test_pager_prefault_range_stays_mapped_under_full_budget)
+{
+    struct pager *pg = mkpager(_i, 6 * BS, 0);
+    if (!pg)
+        return;
+    struct fake fk;
+    struct pager_file *f = mkfile(pg, &fk, BS);
+    struct pager_mapping *m = mkmap(f, 0, 16, 0);
+    char *a = pager_mapping_addr(m);
+    char *dir = tu_mkdtemp("pager-pf");
+    char *path = tu_path(dir, "data");
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    for (int round = 0; round < 3; round++) {
+        /* Fill the budget with referenced blocks outside the range. */
+        for (uint64_t i = 10; i < 16; i++)
+            ck_assert_uint_eq(rd(a + i * BS), pattern(1, i, 0));
+        int write_fl = round == 2 ? PAGER_PREFAULT_WRITE : 0;
+        ck_assert_int_eq(pager_prefault(m, 2 * BS, 5 * BS, (unsigned)write_fl), 0);
+        ssize_t n = pwrite(fd, a + 2 * BS, 5 * BS, 0);
+        ck_assert_msg(n == (ssize_t)(5 * BS), "round %d: write(2) of a prefaulted range: %zd (%s)",
+                      round, n, n < 0 ? strerror(errno) : "short");
+        uint64_t w;
+        ck_assert_int_eq(pread(fd, &w, 8, 4 * BS + 8), 8);
+        ck_assert_uint_eq(w, pattern(1, 6, 1));
+    }
+    /* A range larger than the budget is still loaded block by block (no error) and
+     * the budget holds: it cannot stay mapped whole. */
+    ck_assert_int_eq(pager_prefault(m, 0, 16 * BS, 0), 0);
+    ba_pager_stat st;
+    pager_stat_get(pg, &st);
+    ck_assert_uint_le(st.ram_used, 6 * BS);
+    close(fd);
+    free(path);
+    tu_rmtree(dir);
+    teardown(pg, f, m);
+}
+END_TEST
+
 /* ---- RAM budget: spill, VMAs -------------------------------------------------------------- */
 
 START_TEST(test_pager_spill_beyond_budget_and_back)
@@ -1543,6 +1587,7 @@ static Suite *pager_suite(void)
         {"threads_parallel", test_pager_threads_different_blocks_parallel},
         {"invalidate_race", test_pager_invalidate_racing_load},
         {"load_error", test_pager_load_error_sigbus_and_prefault_code},
+        {"prefault_budget", test_pager_prefault_range_stays_mapped_under_full_budget},
         {"load_error_thread", test_pager_load_error_sigbus_in_faulting_thread},
         {"syscalls", test_pager_syscalls_on_views},
         {"spill", test_pager_spill_beyond_budget_and_back},
