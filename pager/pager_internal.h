@@ -17,6 +17,26 @@
 #include "ba_common.h"
 #include "pager.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define PAGER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PAGER_TSAN 1
+#endif
+#endif
+
+/* mmap(MAP_FIXED) over a range that a view shows (a block appearing or becoming a
+ * hole). In ThreadSanitizer builds the mapping thread ignores memory accesses around
+ * the call: TSan's mmap interceptor would otherwise record the mapping as a write of
+ * the whole range by that thread, and an application thread touching the range after
+ * its fault was resolved would be reported as racing with it; the kernel orders the two
+ * (the fault is resolved before the access resumes, and a remap waits for the TLB
+ * shootdown), which TSan cannot see. Ignoring, the interceptor resets the range's
+ * shadow instead (a raw system call would keep it: the shadow of every view byte ever
+ * touched stayed allocated, and a bigger-than-RAM test ran out of its cgroup). Same
+ * call otherwise. */
+void *pager_mmap_view(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
 /* ---- constants ------------------------------------------------------------------------ */
 
 #define PAGER_MIN_SHIFT    12 /* smallest block: 4 KiB (the page size, checked at create) */
@@ -236,7 +256,7 @@ struct pager {
     uint64_t overcommits;  /* frames taken past the budget (nothing evictable) */
     unsigned nwait_frame;  /* threads waiting in frame_get() for a frame */
     struct pager_pool *pools[PAGER_NPOOLS];
-    struct pager_ring ring;  /* CLEAN and DIRTY blocks: the frames' CLOCK */
+    struct pager_ring ring;                  /* CLEAN and DIRTY blocks: the frames' CLOCK */
     struct pager_guard guards[PAGER_GUARDS]; /* ranges prefaults in progress keep mapped */
     struct pager_ring dring; /* DIRECT blocks: their own CLOCK, capped at max_direct */
     uint64_t max_direct;
@@ -388,6 +408,9 @@ void block_evict(struct pager *pg, struct pager_block *b);
 /* Unmap blocks with the hands (direct ring first) until the kernel mapping count is
  * back under the cap (never `keep`, the block a fault just mapped). */
 void reclaim_vma_pressure(struct pager *pg, const struct pager_block *keep);
+/* Release free frames, then evict clean blocks, until ram_used <= keep or nothing more
+ * can go (lock held). Returns the number of blocks evicted. */
+uint64_t reclaim_to(struct pager *pg, uint64_t keep);
 /* Rank of b in its ring (see pager_block_info.lru_rank). */
 uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b);
 

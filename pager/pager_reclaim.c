@@ -188,11 +188,9 @@ uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b)
     return (b->flags & BF_REFERENCED) ? unref + before_ref : before_unref;
 }
 
-uint64_t pager_reclaim(struct pager *pg, uint64_t keep)
+uint64_t reclaim_to(struct pager *pg, uint64_t keep)
 {
     uint64_t n = 0;
-    if (pager_lock(pg))
-        return 0;
     for (;;) {
         if (pg->ram_used > keep)
             frames_release_free(pg, NULL, pg->ram_used - keep);
@@ -203,6 +201,14 @@ uint64_t pager_reclaim(struct pager *pg, uint64_t keep)
             break;
         n++;
     }
+    return n;
+}
+
+uint64_t pager_reclaim(struct pager *pg, uint64_t keep)
+{
+    if (pager_lock(pg))
+        return 0;
+    uint64_t n = reclaim_to(pg, keep);
     pager_check_locked(pg);
     pthread_mutex_unlock(&pg->lock);
     return n;

@@ -209,6 +209,11 @@ void pager_writeout_end(struct pager_writeout *wo, int committed)
         pager_block_free_if_unused(b);
     }
     f->wo = NULL;
+    /* A writeout may have overcommitted frames (its window pins up to
+     * PAGER_WRITEOUT_WINDOW + 1 blocks, more than a tiny budget holds): give them back
+     * now that its blocks are clean. */
+    if (pg->ram_used > pg->ram_limit)
+        reclaim_to(pg, pg->ram_limit);
     pager_check_locked(pg);
     pthread_mutex_unlock(&pg->lock);
     free(wo->blocks);
