@@ -15,7 +15,7 @@ say() { printf '\n== %s\n' "$*"; }
 
 packages="build-essential cmake pkg-config liblmdb-dev libzstd-dev liburing-dev check
 libxxhash-dev libdlpack-dev libopenblas-dev python3 python3-dev python3-numpy
-python3-pytest clang clang-format libclang-rt-dev"
+python3-pytest clang clang-format libclang-rt-dev lmdb-utils"
 
 install_missing() {
     missing=""
@@ -76,7 +76,8 @@ asan)
 tsan)
     install_missing
     configure_build build-tsan -DCMAKE_BUILD_TYPE=Debug -DBA_SANITIZE=thread -DBA_BUILD_BENCH=OFF
-    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} run_tests build-tsan
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+    run_tests build-tsan
     ;;
 *)
     echo "usage: $0 demo|test|asan|tsan" >&2

@@ -42,6 +42,10 @@ static void registry_postfork(void)
 
 static void process_init(void)
 {
+    /* The pager's fork handlers first: ours then run before its prepare handler (which
+     * waits for faults that hold a pager lock, while ba_db_close() holds our lock
+     * waiting for a pager lock). */
+    pager_process_init();
     pthread_atfork(registry_prefork, registry_postfork, registry_postfork);
     inject_rc = ba_inject_from_env();
     if (inject_rc)

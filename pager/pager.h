@@ -46,7 +46,7 @@ struct pager_opts {
     const char *spill_dir;      /* NULL = BIGARRAY_SPILL_DIR, $TMPDIR, /var/tmp */
     unsigned readahead_workers; /* 0 = default; threads that load ahead */
     int readahead;              /* nonzero = detect sequential access and load ahead */
-    int zerocopy; /* nonzero (the default) = map the blocks ops.locate finds instead of
+    int zerocopy;          /* nonzero (the default) = map the blocks ops.locate finds instead of
                      copying them; BIGARRAY_ZEROCOPY=0 in the environment turns it off.
                      SIGSEGV backend only: with userfaultfd it is off (see pager.c) */
     unsigned direct_slots; /* 0 = default; zero-copy staging slots per block size */
@@ -107,6 +107,13 @@ uint32_t pager_file_block_size(const struct pager_file *pf);
 /* ---- mappings ------------------------------------------------------------------------ */
 
 #define PAGER_MAP_READONLY 0x1u /* a write through this mapping is a real segfault */
+
+/* Register the pager's fork handlers now (else the first pager_create() does). Fork
+ * prepare handlers run in the reverse order of registration, and the pager's waits for
+ * faults inside its fork guard, which hold a pager lock: a caller that holds a lock of
+ * its own around pager calls registers its handlers after calling this, so that its
+ * prepare handler takes its lock before the pager's waits. Idempotent. */
+void pager_process_init(void);
 
 /* Reserve address space for blocks [first, first+n) of pf (nothing is loaded).
  * Returns 0, BA_ETOOBIG (no address space), -ENOMEM. */

@@ -244,8 +244,8 @@ int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mappin
         /* Not staged (or the move failed): map the range afresh; the kernel fills the
          * entries on access, with fault-around. (A move keeps the slot's DONTFORK.) */
         pager_fork_guard_enter();
-        r = mmap(addr, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd, (off_t)b->doff) ==
-                    MAP_FAILED
+        r = pager_mmap_view(addr, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd,
+                            (off_t)b->doff) == MAP_FAILED
                 ? -errno
                 : 0;
         if (!r)

@@ -328,8 +328,8 @@ static int frame_move_home(struct pager_pool *p, uint32_t frame, char *addr)
 /* Map the frame at addr as a second (third...) view of it. */
 static int frame_alias_at(struct pager_pool *p, uint32_t frame, char *addr)
 {
-    if (mmap(addr, p->bs, PROT_READ, MAP_SHARED | MAP_FIXED | MAP_POPULATE, p->memfd,
-             (off_t)frame_off(p, frame)) == MAP_FAILED)
+    if (pager_mmap_view(addr, p->bs, PROT_READ, MAP_SHARED | MAP_FIXED | MAP_POPULATE, p->memfd,
+                        (off_t)frame_off(p, frame)) == MAP_FAILED)
         return -errno;
     madvise(addr, p->bs, MADV_DONTFORK);
     return 0;

@@ -14,8 +14,29 @@
 
 #include "pager_internal.h"
 
+#ifdef PAGER_TSAN
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+#endif
+
 #define SLAB_CHUNK (64u << 10)
 #define INDEX_MIN  64u
+
+void *pager_mmap_view(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+#ifdef PAGER_TSAN
+    /* With the thread ignoring accesses, TSan's interceptor resets the range's shadow
+     * (releasing it, and the range's access history) instead of imitating a write. */
+    __tsan_ignore_thread_begin();
+    void *r = mmap(addr, len, prot, flags, fd, off);
+    int e = errno;
+    __tsan_ignore_thread_end();
+    errno = e;
+    return r;
+#else
+    return mmap(addr, len, prot, flags, fd, off);
+#endif
+}
 
 static void *mem_map(size_t len)
 {

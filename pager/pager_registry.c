@@ -19,9 +19,12 @@
  * The fork guard: a new mapping of a block exists for a moment before
  * madvise(MADV_DONTFORK) marks it, and a fork in that moment would hand the child a
  * copy (for a zero-copy block, a private mapping of data.mdb that no snapshot of the
- * child pins). The zero-copy path maps and marks inside the guard (read-locked, by any
- * number of threads at once); fork() waits for them (the prepare handler write-locks
- * it, the parent handler unlocks, the child re-initialises it).
+ * child pins). The zero-copy path maps and marks inside the guard (any number of
+ * threads at once); fork() waits until none is inside and keeps new ones out: the
+ * prepare handler locks the guard's mutex and waits for the count of threads inside to
+ * drop to zero, the parent and child handlers unlock it. (A mutex, not an rwlock: the
+ * forking thread unlocks it in the child, where its thread id is new; glibc's rwlock
+ * would take a writer's unlock by a new thread id for a reader's.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,26 +43,44 @@ static struct reg_entry *reg;
 static size_t reg_n, reg_cap;
 static struct pager *reg_pagers;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
-static pthread_rwlock_t fork_guard = PTHREAD_RWLOCK_INITIALIZER;
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned inside;  /* threads between enter and exit */
+    unsigned forking; /* a fork waits for them: enter waits */
+} fork_guard = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 void pager_fork_guard_enter(void)
 {
-    pthread_rwlock_rdlock(&fork_guard);
+    pthread_mutex_lock(&fork_guard.mu);
+    while (fork_guard.forking)
+        pthread_cond_wait(&fork_guard.cv, &fork_guard.mu);
+    fork_guard.inside++;
+    pthread_mutex_unlock(&fork_guard.mu);
 }
 
 void pager_fork_guard_exit(void)
 {
-    pthread_rwlock_unlock(&fork_guard);
+    pthread_mutex_lock(&fork_guard.mu);
+    if (!--fork_guard.inside)
+        pthread_cond_broadcast(&fork_guard.cv);
+    pthread_mutex_unlock(&fork_guard.mu);
 }
 
+/* Held from here to the parent or child handler: no thread is inside the guard. */
 static void registry_atfork_prepare(void)
 {
-    pthread_rwlock_wrlock(&fork_guard);
+    pthread_mutex_lock(&fork_guard.mu);
+    fork_guard.forking = 1;
+    while (fork_guard.inside)
+        pthread_cond_wait(&fork_guard.cv, &fork_guard.mu);
 }
 
 static void registry_atfork_parent(void)
 {
-    pthread_rwlock_unlock(&fork_guard);
+    fork_guard.forking = 0;
+    pthread_cond_broadcast(&fork_guard.cv);
+    pthread_mutex_unlock(&fork_guard.mu);
 }
 
 /* In the child: the parent's pagers are dead (their memory is not inherited), their
@@ -72,7 +93,10 @@ static void registry_atfork_child(void)
     reg_pagers = NULL;
     reg_n = 0;
     pthread_rwlock_init(&reg_lock, NULL);
-    pthread_rwlock_init(&fork_guard, NULL);
+    /* The parent's waiters on the condition do not exist here: start it afresh. */
+    fork_guard.forking = 0;
+    pthread_cond_init(&fork_guard.cv, NULL);
+    pthread_mutex_unlock(&fork_guard.mu);
 }
 
 static void registry_init(void)
@@ -150,9 +174,14 @@ void registry_put(struct pager_mapping *m)
     pthread_mutex_unlock(&pg->lock);
 }
 
-int registry_pager_add(struct pager *pg)
+void pager_process_init(void)
 {
     pthread_once(&reg_once, registry_init);
+}
+
+int registry_pager_add(struct pager *pg)
+{
+    pager_process_init();
     pthread_rwlock_wrlock(&reg_lock);
     pg->gnext = reg_pagers;
     reg_pagers = pg;

@@ -196,8 +196,9 @@ static int segv_hole_reserve(struct pager *pg, struct pager_mapping *m, char *ad
 {
     (void)pg;
     (void)m;
-    if (mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-             0) == MAP_FAILED)
+    if (pager_mmap_view(addr, len, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+                        0) == MAP_FAILED)
         return -errno;
     madvise(addr, len, MADV_DONTFORK); /* same flags as its neighbours: the VMAs merge */
     return 0;

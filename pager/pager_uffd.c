@@ -103,13 +103,6 @@ struct pager_uffd {
  * access. The service thread acquires this object after reading a message and releases
  * it before each wake; code that accesses pager mappings (the Check suite) releases and
  * acquires it around its accesses. Nothing in normal builds. */
-#if defined(__SANITIZE_THREAD__)
-#define PAGER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PAGER_TSAN 1
-#endif
-#endif
 #ifdef PAGER_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
@@ -318,8 +311,9 @@ static int mapping_prot(const struct pager_mapping *m)
 
 static int uffd_hole_reserve(struct pager *pg, struct pager_mapping *m, char *addr, size_t len)
 {
-    if (mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-             0) == MAP_FAILED)
+    if (pager_mmap_view(addr, len, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+                        0) == MAP_FAILED)
         return -errno;
     madvise(addr, len, MADV_DONTFORK);
     int r = uffd_register(pg, addr, len, UFFDIO_REGISTER_MODE_MISSING);

@@ -279,6 +279,33 @@ END_TEST
 
 /* ---- invalidation across processes ---------------------------------------------------------- */
 
+/* The writer process of test_invalidation_across_processes: it never touches the
+ * parent's handles. It rewrites block 3 with 7s and grows the array to 20 blocks. */
+static int writer_process(const char *path, int backend)
+{
+    ba_db *db;
+    ba_session *w;
+    ba_array *wa;
+    ba_db_options o;
+    ba_db_options_init(&o);
+    o.pager = backend;
+    o.flags = BA_DB_NOSYNC;
+    if (ba_db_open(path, &o, &db) || ba_session_begin(db, &w) || ba_array_open(w, "a", &wa))
+        return 2;
+    ba_view v;
+    if (ba_array_view_text(wa, "12288:16384", 0, &v)) /* block 3 */
+        return 3;
+    memset(v.data, 7, BS);
+    ba_view_release(&v);
+    int64_t n = 20 * BS;
+    if (ba_array_resize(wa, 1, &n) || ba_session_commit(w))
+        return 4;
+    ba_array_close(wa);
+    ba_session_end(w);
+    ba_db_close(db);
+    return 0;
+}
+
 START_TEST(test_invalidation_across_processes)
 {
     struct tl_db t;
@@ -290,30 +317,14 @@ START_TEST(test_invalidation_across_processes)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        /* The child opens the database anew; it never touches the parent's handles.
-         * A hang becomes a quick failure instead of the test's timeout. */
+        /* The child is a fresh program (exec'ed: a fork child of this multi-threaded
+         * process may not start threads under ThreadSanitizer, and a pager needs them)
+         * that opens the database anew. A hang becomes a quick failure. */
         alarm(60);
-        ba_db *db;
-        ba_session *w;
-        ba_array *wa;
-        ba_db_options o;
-        ba_db_options_init(&o);
-        o.pager = t.backend;
-        o.flags = BA_DB_NOSYNC;
-        if (ba_db_open(t.path, &o, &db) || ba_session_begin(db, &w) || ba_array_open(w, "a", &wa))
-            _exit(2);
-        ba_view v;
-        if (ba_array_view_text(wa, "12288:16384", 0, &v)) /* block 3 */
-            _exit(3);
-        memset(v.data, 7, BS);
-        ba_view_release(&v);
-        int64_t n = 20 * BS;
-        if (ba_array_resize(wa, 1, &n) || ba_session_commit(w))
-            _exit(4);
-        ba_array_close(wa);
-        ba_session_end(w);
-        ba_db_close(db);
-        _exit(0);
+        char backend[16];
+        snprintf(backend, sizeof backend, "%d", t.backend);
+        execl("/proc/self/exe", "check_lib_txn", "--writer", t.path, backend, (char *)NULL);
+        _exit(5);
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -1034,7 +1045,9 @@ static Suite *lib_txn_suite(void)
     return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--writer"))
+        return writer_process(argv[2], atoi(argv[3]));
     return tu_run(lib_txn_suite());
 }

@@ -30,20 +30,7 @@ TEST_EXPORT const char *__asan_default_options(void)
 TEST_EXPORT const char *__tsan_default_options(void);
 TEST_EXPORT const char *__tsan_default_options(void)
 {
-    return "handle_segv=0:history_size=7"; /* stacks old enough for the suppressions */
-}
-/* TSan reads a pager thread's mmap(MAP_FIXED) over a view's range (a block unmapped by
- * an invalidation or an eviction while another thread reads the view, or a userfaultfd
- * resolution) as a write racing with the reader; the kernel orders the two (see
- * tests/reliability/tsan.supp, which explains each entry). The readers-during-moves
- * test does exactly that, on purpose: its scanner thread only ever reads view memory
- * while the session remaps it, so reports against it are that pattern too (named by
- * the scanner because TSan cannot always restore the mapping thread's stack). */
-TEST_EXPORT const char *__tsan_default_suppressions(void);
-TEST_EXPORT const char *__tsan_default_suppressions(void)
-{
-    return "race:frame_alias_at\nrace:uffd_hole_reserve\nrace:segv_hole_reserve\n"
-           "race:scanner\n";
+    return "handle_segv=0";
 }
 
 #define BS  (64u << 10) /* block size: the smallest that is stored page-aligned */
