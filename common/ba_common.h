@@ -51,14 +51,14 @@ const char *ba_error_msg(void);
  * and count how many hits then fail (0 = all).
  */
 enum ba_inject_point {
-    BA_INJ_ALLOC = 0,      /* ba_malloc/ba_calloc/ba_realloc */
-    BA_INJ_STORE_OPEN,     /* opening the environment */
-    BA_INJ_STORE_READ,     /* reading a block record */
-    BA_INJ_STORE_PUT,      /* putting a record in a write transaction (MAP_FULL => map full) */
-    BA_INJ_STORE_COMMIT,   /* committing a write transaction (the fdatasync) */
-    BA_INJ_STORE_COMPACT,  /* writing the compacted copy */
-    BA_INJ_SPILL_WRITE,    /* writing a dirty block to the spill file */
-    BA_INJ_SPILL_READ,     /* reading it back */
+    BA_INJ_ALLOC = 0,     /* ba_malloc/ba_calloc/ba_realloc */
+    BA_INJ_STORE_OPEN,    /* opening the environment */
+    BA_INJ_STORE_READ,    /* reading a block record */
+    BA_INJ_STORE_PUT,     /* putting a record in a write transaction (MAP_FULL => map full) */
+    BA_INJ_STORE_COMMIT,  /* committing a write transaction (the fdatasync) */
+    BA_INJ_STORE_COMPACT, /* writing the compacted copy */
+    BA_INJ_SPILL_WRITE,   /* writing a dirty block to the spill file */
+    BA_INJ_SPILL_READ,    /* reading it back */
     BA_INJ_NPOINTS
 };
 

@@ -116,16 +116,15 @@ int ba_inject_from_env(void)
                 !memcmp(point_names[i], p, (size_t)(c1 - p)))
                 point = i;
         if (point < 0)
-            return ba_error_set(BA_EINVAL, "BIGARRAY_INJECT: unknown point '%.*s'",
-                                (int)(c1 - p), p);
+            return ba_error_set(BA_EINVAL, "BIGARRAY_INJECT: unknown point '%.*s'", (int)(c1 - p),
+                                p);
         const char *rest = c1 + 1;
         size_t rlen = len - (size_t)(rest - p);
         const char *c2 = memchr(rest, ':', rlen);
         size_t clen = c2 ? (size_t)(c2 - rest) : rlen;
         int code;
         if (parse_code(rest, clen, &code))
-            return ba_error_set(BA_EINVAL, "BIGARRAY_INJECT: unknown code '%.*s'", (int)clen,
-                                rest);
+            return ba_error_set(BA_EINVAL, "BIGARRAY_INJECT: unknown code '%.*s'", (int)clen, rest);
         unsigned skip = 0, count = 0;
         if (c2) {
             char buf[64];
@@ -139,8 +138,8 @@ int ba_inject_from_env(void)
             if (*e == ':')
                 count = (unsigned)strtoul(e + 1, &e, 10);
             if (*e)
-                return ba_error_set(BA_EINVAL, "BIGARRAY_INJECT: bad numbers in '%.*s'",
-                                    (int)len, p);
+                return ba_error_set(BA_EINVAL, "BIGARRAY_INJECT: bad numbers in '%.*s'", (int)len,
+                                    p);
         }
         ba_inject_arm((enum ba_inject_point)point, code, skip, count);
         p = end ? end + 1 : p + len;
