@@ -244,9 +244,13 @@ typedef struct ba_array ba_array;
 #define BA_DB_CREATE 0x1u /**< create the database directory if missing */
 /** read-only: creating, resizing, appending, dropping and copying fail with
  * #BA_EREADONLY; views are writable scratch memory whose changes a commit refuses
- * (#BA_EREADONLY) and an abort drops */
-#define BA_DB_RDONLY      0x2u
-#define BA_DB_NOSYNC      0x4u /**< commits are atomic but not durable (no fdatasync) */
+ * (#BA_EREADONLY) and an abort drops. The database's lock.mdb must still be writable
+ * (LMDB keeps its reader table there): copy a database on read-only media first. */
+#define BA_DB_RDONLY 0x2u
+/** commits are atomic but not durable (no fdatasync, LMDB's MDB_NOSYNC): a crash of
+ * the process loses nothing committed, but a crash of the machine may lose the last
+ * commits, or damage the database on a file system that reorders writes */
+#define BA_DB_NOSYNC      0x4u
 #define BA_DB_NOREADAHEAD 0x8u /**< do not load blocks ahead of sequential access */
 /** copy every block into RAM, never map raw blocks from the database file (see
  * @ref faults, "Zero-copy reads"; BIGARRAY_ZEROCOPY=0 does the same) */
