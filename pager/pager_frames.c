@@ -212,6 +212,11 @@ int frame_populate(struct pager *pg, struct pager_pool *p, uint32_t *frame)
 {
     uint64_t x;
     int r;
+    /* Populating here costs the caller the first touch: have the workers keep some ready. */
+    if (!p->want_fill) {
+        p->want_fill = 1;
+        ra_kick(pg);
+    }
     if (!vec_pop(&p->free_unpop, &x)) {
         if ((r = frames_populate_range(p, (uint32_t)x, 1))) {
             vec_push(&p->free_unpop, x);
@@ -244,6 +249,51 @@ int frame_populate(struct pager *pg, struct pager_pool *p, uint32_t *frame)
     for (uint32_t i = n; i-- > 1;)
         vec_push(&p->free_pop, first + i); /* cannot fail: capacity grows first */
     *frame = first;
+    return 0;
+}
+
+/* Reserve room for one more entry in v (so that a later push cannot fail). */
+static int vec_room(struct pager_vec *v)
+{
+    uint64_t x;
+    if (vec_push(v, 0))
+        return -ENOMEM;
+    vec_pop(v, &x);
+    return 0;
+}
+
+int frames_prefill_one(struct pager *pg)
+{
+    for (int i = 0; i < PAGER_NPOOLS; i++) {
+        struct pager_pool *p = pg->pools[i];
+        if (!p || !p->want_fill)
+            continue;
+        if (p->free_pop.n + p->nfilling >= PAGER_PREFILL || pg->ram_used + p->bs > pg->ram_limit ||
+            (!p->free_unpop.n && p->hw >= p->cap) || vec_room(&p->free_pop) ||
+            vec_room(&p->free_unpop)) {
+            p->want_fill = 0; /* until a fault populates a frame itself again */
+            continue;
+        }
+        uint64_t x;
+        if (vec_pop(&p->free_unpop, &x))
+            x = p->hw++;
+        p->npop++;
+        p->nfilling++;
+        pg->ram_used += p->bs;
+        pthread_mutex_unlock(&pg->lock);
+        int r = frames_populate_range(p, (uint32_t)x, 1);
+        pthread_mutex_lock(&pg->lock);
+        p->nfilling--;
+        if (r) { /* the range was punched: back to unpopulated (room reserved above) */
+            p->npop--;
+            pg->ram_used -= p->bs;
+            vec_push(&p->free_unpop, x);
+            p->want_fill = 0;
+            return 1;
+        }
+        frame_free(pg, p, (uint32_t)x); /* free and populated (room reserved above) */
+        return 1;
+    }
     return 0;
 }
 

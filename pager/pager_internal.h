@@ -44,6 +44,7 @@ void *pager_mmap_view(void *addr, size_t len, int prot, int flags, int fd, off_t
 #define PAGER_NPOOLS       (PAGER_MAX_SHIFT - PAGER_MIN_SHIFT + 1)
 #define PAGER_RA_STREAMS   4          /* sequential streams tracked per file */
 #define PAGER_RA_QUEUE     256        /* readahead jobs queued per pager (ring; overflow drops) */
+#define PAGER_PREFILL      4u         /* populated free frames a worker keeps ready per pool */
 #define PAGER_UFFD_THREADS 2          /* userfaultfd service threads */
 #define PAGER_NO_SLOT      UINT32_MAX /* a DIRECT block without a staging slot */
 /* direct_locate(): the block cannot be mapped; load it into a frame. */
@@ -143,6 +144,8 @@ struct pager_pool {
     uint32_t npop;               /* frames populated now (free or in use) */
     struct pager_vec free_pop;   /* populated free frames */
     struct pager_vec free_unpop; /* released frames below hw */
+    uint32_t nfilling;           /* frames a worker populates now (in npop, not yet free) */
+    int want_fill;               /* a fault populated a frame: workers may prefill */
     int spill_fd;                /* -1 until the first spill */
     uint64_t spill_hw;           /* slots [0, spill_hw) used at least once */
     struct pager_vec spill_free; /* freed slots */
@@ -373,6 +376,10 @@ int frame_pop_free(struct pager_pool *p, uint32_t *frame);
 /* Populate a new frame (ram_used grows). -ENOSPC when the pool's address space is full,
  * -ENOMEM when the kernel refuses memory. */
 int frame_populate(struct pager *pg, struct pager_pool *p, uint32_t *frame);
+/* Populate one free frame of some pool that asked for it (want_fill), on a readahead
+ * worker, while its stock of populated free frames is below PAGER_PREFILL and the
+ * budget has room (lock held, dropped for the system calls). Returns 1 if it did. */
+int frames_prefill_one(struct pager *pg);
 /* A frame no block uses any more: kept populated for reuse, or released when RAM is over
  * the budget. */
 void frame_free(struct pager *pg, struct pager_pool *p, uint32_t frame);
@@ -491,6 +498,8 @@ void ra_on_fault(struct pager_file *f, uint64_t blkno, const struct pager_mappin
 /* A fault about to wait for a block loaded ahead: run a queued readahead job in the
  * meantime (lock held, dropped for the load). Returns 1 if it ran one. */
 int ra_help(struct pager *pg);
+/* Wake a worker for frames_prefill_one() (lock held; nothing without workers). */
+void ra_kick(struct pager *pg);
 /* Forget f's queued jobs and wait for its running ones (lock held; may wait). */
 void ra_file_drain(struct pager_file *f);
 

@@ -28,6 +28,7 @@
 
 #include "ba_common.h"
 #include "pager.h"
+#include "pager_internal.h" /* PAGER_PREFILL */
 #include "testutil.h"
 
 /* Sanitizers. The must-crash tests check that the pager passes faults that are not its
@@ -1437,6 +1438,40 @@ START_TEST(test_pager_readahead_not_on_random_or_disabled)
 }
 END_TEST
 
+/* Prefill: once a fault had to populate a frame itself, an idle worker keeps
+ * PAGER_PREFILL populated free frames ready within the budget's room, and the next
+ * faults take them instead of populating (ram_used runs PAGER_PREFILL frames ahead of
+ * the blocks in use, never past the budget). Without workers, nothing runs ahead. */
+START_TEST(test_pager_prefill_keeps_frames_ready_within_budget)
+{
+    enum { PBS = 1u << 20 }; /* populated one frame at a time (smaller ones in chunks) */
+    for (int ra = 1; ra >= 0; ra--) {
+        struct pager *pg = mkpager(_i, 8 * PBS, ra);
+        if (!pg)
+            return;
+        struct fake fk;
+        struct pager_file *f = mkfile(pg, &fk, PBS);
+        struct pager_mapping *m = mkmap(f, 0, 16, 0);
+        char *a = pager_mapping_addr(m);
+        ck_assert_uint_eq(rd(a), pattern(1, 0, 0)); /* populates a frame itself */
+        uint64_t want = ra ? (1 + PAGER_PREFILL) * PBS : PBS;
+        for (int t = 0; t < 400 && stats(pg).ram_used < want; t++)
+            usleep(5000);
+        usleep(20000); /* and no more than that */
+        ck_assert_uint_eq(stats(pg).ram_used, want);
+        /* Touching the stock away keeps the budget. Random blocks: no readahead. */
+        static const int order[] = {9, 3, 14, 6, 11, 1, 13, 4, 15, 7, 2, 12};
+        for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+            ck_assert_uint_eq(rd(a + (size_t)order[k] * PBS), pattern(1, (uint64_t)order[k], 0));
+            ck_assert_uint_le(stats(pg).ram_used, 8 * PBS);
+        }
+        ra_wait_idle();
+        ck_assert_uint_le(stats(pg).ram_used, 8 * PBS);
+        teardown(pg, f, m);
+    }
+}
+END_TEST
+
 /* With every allocation failing: discard and invalidate (which cannot report an error)
  * still work, a writeout fails cleanly with the data kept dirty, and a retry works. */
 START_TEST(test_pager_allocation_failures_keep_data)
@@ -1596,6 +1631,7 @@ static Suite *pager_suite(void)
         {"fork", test_pager_fork_child},
         {"readahead", test_pager_readahead_sequential_patterns},
         {"readahead_random", test_pager_readahead_not_on_random_or_disabled},
+        {"prefill", test_pager_prefill_keeps_frames_ready_within_budget},
         {"options", test_pager_options_and_environment},
         {"alloc_fail", test_pager_allocation_failures_keep_data},
         {"chain", test_pager_foreign_fault_chains_to_previous_handler},
