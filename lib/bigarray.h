@@ -344,7 +344,9 @@ typedef struct ba_pager_stat {
     uint64_t spills;          /**< dirty blocks written to the spill file */
     uint64_t unspills;        /**< dirty blocks read back from the spill file */
     uint64_t invalidations;   /**< cached blocks dropped because other commits changed them */
-    uint64_t ram_used;        /**< bytes of RAM in frames now */
+    uint64_t ram_used;        /**< bytes of RAM in frames now: blocks' frames and free ones
+                                   (the pager keeps up to 4 per block size populated ahead,
+                                   within the budget) */
     uint64_t ram_limit;       /**< the budget */
     uint64_t dirty_bytes;     /**< dirty bytes now (RAM and spill file) */
     uint64_t fault_ns_total;  /**< time spent resolving faults */
