@@ -1105,42 +1105,6 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
     return r;
 }
 
-/* Guard blocks [lo, hi) of f for a prefault: the CLOCK hands (and the VMA and DIRECT
- * caps) skip them, so the range's first blocks stay mapped while its last ones load,
- * and one system call can cover it all. Only a range whose frames fit in the budget,
- * together with the other guarded ranges, is guarded: a larger one could only be held
- * by exceeding the budget, so it loads block by block unguarded (the caller was told to
- * prefault in pieces). Returns the slot, or -1 (no guard). */
-static int guard_take(struct pager *pg, const struct pager_file *f, uint64_t lo, uint64_t hi)
-{
-    if (pager_lock(pg))
-        return -1;
-    uint64_t held = (hi - lo) * f->bs;
-    int slot = -1;
-    for (int i = 0; i < PAGER_GUARDS; i++) {
-        const struct pager_guard *gd = &pg->guards[i];
-        if (gd->f)
-            held += (gd->hi - gd->lo) * gd->f->bs;
-        else if (slot < 0)
-            slot = i;
-    }
-    if (slot >= 0 && held <= pg->ram_limit)
-        pg->guards[slot] = (struct pager_guard){.f = f, .lo = lo, .hi = hi};
-    else
-        slot = -1;
-    pthread_mutex_unlock(&pg->lock);
-    return slot;
-}
-
-static void guard_drop(struct pager *pg, int slot)
-{
-    if (slot < 0 || pager_lock(pg))
-        return;
-    pg->guards[slot].f = NULL;
-    pthread_cond_broadcast(&pg->cv); /* frame_get() waiters may find a block to evict now */
-    pthread_mutex_unlock(&pg->lock);
-}
-
 int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned flags)
 {
     if (!m)
@@ -1157,7 +1121,7 @@ int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned fla
     uint32_t bs = m->file->bs;
     uint64_t i0 = off / bs, i1 = (off + len - 1) / bs + 1;
     struct pager *pg = m->file->pg;
-    int g = guard_take(pg, m->file, m->first + i0, m->first + i1);
+    int g = reclaim_guard_take(pg, m->file, m->first + i0, m->first + i1);
     int r = 0;
     for (uint64_t i = i0; i < i1 && !r; i++) {
         r = pager_fault_resolve(m, i, write, PAGER_CTX_API, 0);
@@ -1167,7 +1131,7 @@ int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned fla
             r = ba_error_set(r, "cannot load block %llu: %s", (unsigned long long)(m->first + i),
                              ba_strerror(r));
     }
-    guard_drop(pg, g);
+    reclaim_guard_drop(pg, g);
     return r;
 }
 

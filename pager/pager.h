@@ -46,9 +46,10 @@ struct pager_opts {
     const char *spill_dir;      /* NULL = BIGARRAY_SPILL_DIR, $TMPDIR, /var/tmp */
     unsigned readahead_workers; /* 0 = default; threads that load ahead */
     int readahead;              /* nonzero = detect sequential access and load ahead */
-    int zerocopy;          /* nonzero (the default) = map the blocks ops.locate finds instead of
-                     copying them; BIGARRAY_ZEROCOPY=0 in the environment turns it off.
-                     SIGSEGV backend only: with userfaultfd it is off (see pager.c) */
+    /* nonzero (the default) = map the blocks ops.locate finds instead of copying them;
+     * BIGARRAY_ZEROCOPY=0 in the environment turns it off. SIGSEGV backend only: with
+     * userfaultfd it is off (see pager.c) */
+    int zerocopy;
     unsigned direct_slots; /* 0 = default; zero-copy staging slots per block size */
 };
 

@@ -191,6 +191,10 @@ void pager_check_locked(struct pager *pg)
     assert(ndirect_all == pg->dring.n);
     assert(pg->dring.n <= pg->max_direct);
     assert(direct_bytes == pg->direct_bytes);
+    unsigned nguards = 0;
+    for (unsigned i = 0; i < PAGER_GUARDS; i++)
+        nguards += pg->guards[i].f != NULL;
+    assert(nguards == pg->nguards);
     uint64_t ram = 0;
     for (int i = 0; i < PAGER_NPOOLS; i++) {
         const struct pager_pool *p = pg->pools[i];

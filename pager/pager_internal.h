@@ -261,6 +261,7 @@ struct pager {
     struct pager_pool *pools[PAGER_NPOOLS];
     struct pager_ring ring;                  /* CLEAN and DIRTY blocks: the frames' CLOCK */
     struct pager_guard guards[PAGER_GUARDS]; /* ranges prefaults in progress keep mapped */
+    unsigned nguards;                        /* slots in use (the hands' fast path) */
     struct pager_ring dring; /* DIRECT blocks: their own CLOCK, capped at max_direct */
     uint64_t max_direct;
     uint64_t nbmaps, max_bmaps; /* blocks mapped (any kind), and the cap */
@@ -285,6 +286,8 @@ struct pager {
  * hands neither unmap nor evict nor spill it (lock held). */
 static inline int block_guarded(const struct pager *pg, const struct pager_block *b)
 {
+    if (!pg->nguards)
+        return 0;
     for (unsigned i = 0; i < PAGER_GUARDS; i++)
         if (pg->guards[i].f == b->file && b->blkno >= pg->guards[i].lo &&
             b->blkno < pg->guards[i].hi)
@@ -418,6 +421,12 @@ void reclaim_vma_pressure(struct pager *pg, const struct pager_block *keep);
 /* Release free frames, then evict clean blocks, until ram_used <= keep or nothing more
  * can go (lock held). Returns the number of blocks evicted. */
 uint64_t reclaim_to(struct pager *pg, uint64_t keep);
+/* Guard blocks [lo, hi) of f while a pager_prefault() runs (see block_guarded()), if
+ * they fit in the budget with the other guarded ranges. Returns the slot, or -1 (not
+ * guarded). Takes the lock. */
+int reclaim_guard_take(struct pager *pg, const struct pager_file *f, uint64_t lo, uint64_t hi);
+/* Release a slot from reclaim_guard_take() (-1: nothing). Takes the lock. */
+void reclaim_guard_drop(struct pager *pg, int slot);
 /* Rank of b in its ring (see pager_block_info.lru_rank). */
 uint64_t block_lru_rank(const struct pager *pg, const struct pager_block *b);
 

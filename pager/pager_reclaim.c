@@ -12,7 +12,9 @@
  *   - not referenced, CLEAN: evicted (unmapped, frame freed, ABSENT).
  *   - not referenced, DIRTY: remembered as the spill victim, used only when a full
  *     sweep found nothing clean.
- * Pinned blocks (a writeout's window) are skipped.
+ * Pinned blocks (a writeout's window) are skipped, and so are guarded ones: the range a
+ * pager_prefault() in progress is loading, so that loading its last blocks never unmaps
+ * its first (reclaim_guard_take() below; the VMA sweep and the direct ring skip them too).
  *
  * frame_get() tries, in order: a free frame of the pool; a new frame within the
  * budget; releasing free frames of other pools (other block sizes) to make room;
@@ -139,6 +141,44 @@ int frame_get(struct pager *pg, struct pager_pool *pool, unsigned how, uint32_t 
         pg->nwait_frame--;
         spill_failed = 0;
     }
+}
+
+/* Guard blocks [lo, hi) of f for a prefault: the CLOCK hands (and the VMA and DIRECT
+ * caps) skip them, so the range's first blocks stay mapped while its last ones load,
+ * and one system call can cover it all. Only a range whose frames fit in the budget,
+ * together with the other guarded ranges, is guarded: a larger one could only be held
+ * by exceeding the budget, so it loads block by block unguarded (the caller was told to
+ * prefault in pieces). Returns the slot, or -1 (no guard). */
+int reclaim_guard_take(struct pager *pg, const struct pager_file *f, uint64_t lo, uint64_t hi)
+{
+    if (pager_lock(pg))
+        return -1;
+    uint64_t held = (hi - lo) * f->bs;
+    int slot = -1;
+    for (int i = 0; i < PAGER_GUARDS; i++) {
+        const struct pager_guard *gd = &pg->guards[i];
+        if (gd->f)
+            held += (gd->hi - gd->lo) * gd->f->bs;
+        else if (slot < 0)
+            slot = i;
+    }
+    if (slot >= 0 && held <= pg->ram_limit) {
+        pg->guards[slot] = (struct pager_guard){.f = f, .lo = lo, .hi = hi};
+        pg->nguards++;
+    } else
+        slot = -1;
+    pthread_mutex_unlock(&pg->lock);
+    return slot;
+}
+
+void reclaim_guard_drop(struct pager *pg, int slot)
+{
+    if (slot < 0 || pager_lock(pg))
+        return;
+    pg->guards[slot].f = NULL;
+    pg->nguards--;
+    pthread_cond_broadcast(&pg->cv); /* frame_get() waiters may find a block to evict now */
+    pthread_mutex_unlock(&pg->lock);
 }
 
 /* One turn of r's hand unmapping blocks (keeping them) until nbmaps <= target. */
