@@ -9,8 +9,11 @@
 #define CHECK_LIB_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bigarray.h"
 #include "testutil.h"
@@ -63,6 +66,41 @@ static inline void tl_db_open(struct tl_db *t, const char *tag, int backend_inde
     t->path = tu_path(t->dir, "db");
     t->backend = tl_backend(backend_index);
     tl_db_reopen(t, BA_DB_CREATE | BA_DB_NOSYNC, ram_limit ? ram_limit : 64ull << 20);
+}
+
+/* Cross-process tests. The writer is this test program run afresh (exec'ed: a fork
+ * child of a multi-threaded process may not start threads under ThreadSanitizer, and a
+ * pager needs them) as "PROG --writer PATH BACKEND"; its main() passes those to the
+ * test's writer function, which opens what it writes with tl_writer_open(). Waits for
+ * it and asserts that it exited 0. */
+static inline void tl_run_writer(const char *prog, const struct tl_db *t)
+{
+    char backend[16];
+    snprintf(backend, sizeof backend, "%d", t->backend);
+    fflush(stdout);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/proc/self/exe", prog, "--writer", t->path, backend, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+}
+
+/* In a writer process: open the database at path (BA_DB_NOSYNC, the given backend), a
+ * session and its array "a". Returns 0, or 2 (the writer's exit code) on failure. */
+static inline int tl_writer_open(const char *path, int backend, ba_db **db, ba_session **s,
+                                 ba_array **a)
+{
+    ba_db_options o;
+    ba_db_options_init(&o);
+    o.pager = backend;
+    o.flags = BA_DB_NOSYNC;
+    if (ba_db_open(path, &o, db) || ba_session_begin(*db, s) || ba_array_open(*s, "a", a))
+        return 2;
+    return 0;
 }
 
 static inline void tl_db_close(struct tl_db *t)

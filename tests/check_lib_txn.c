@@ -283,14 +283,11 @@ END_TEST
  * parent's handles. It rewrites block 3 with 7s and grows the array to 20 blocks. */
 static int writer_process(const char *path, int backend)
 {
+    alarm(60); /* a hang becomes a quick failure */
     ba_db *db;
     ba_session *w;
     ba_array *wa;
-    ba_db_options o;
-    ba_db_options_init(&o);
-    o.pager = backend;
-    o.flags = BA_DB_NOSYNC;
-    if (ba_db_open(path, &o, &db) || ba_session_begin(db, &w) || ba_array_open(w, "a", &wa))
+    if (tl_writer_open(path, backend, &db, &w, &wa))
         return 2;
     ba_view v;
     if (ba_array_view_text(wa, "12288:16384", 0, &v)) /* block 3 */
@@ -314,21 +311,7 @@ START_TEST(test_invalidation_across_processes)
     TL_OK(ba_session_begin(t.db, &r));
     ba_array *ra = open_array(r, "a");
     expect_blocks(ra, 0, 16, 1); /* cached */
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        /* The child is a fresh program (exec'ed: a fork child of this multi-threaded
-         * process may not start threads under ThreadSanitizer, and a pager needs them)
-         * that opens the database anew. A hang becomes a quick failure. */
-        alarm(60);
-        char backend[16];
-        snprintf(backend, sizeof backend, "%d", t.backend);
-        execl("/proc/self/exe", "check_lib_txn", "--writer", t.path, backend, (char *)NULL);
-        _exit(5);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    tl_run_writer("check_lib_txn", &t);
     /* Before the boundary: the old data and shape, cached or not. */
     expect_blocks(ra, 0, 16, 1);
     pager_reclaim(t.db->pager, 0);

@@ -624,11 +624,7 @@ static int writer_process(const char *path, int backend)
     ba_db *db;
     ba_session *w;
     ba_array *wa;
-    ba_db_options o;
-    ba_db_options_init(&o);
-    o.pager = backend;
-    o.flags = BA_DB_NOSYNC;
-    if (ba_db_open(path, &o, &db) || ba_session_begin(db, &w) || ba_array_open(w, "a", &wa))
+    if (tl_writer_open(path, backend, &db, &w, &wa))
         return 2;
     for (uint64_t k = 2; k < 40; k++) { /* enough commits to reuse free pages */
         ba_view wv;
@@ -659,18 +655,7 @@ START_TEST(test_zerocopy_writer_in_another_process)
     ba_view v = tl_view(ra, "");
     for (uint64_t b = 0; b < 8; b++)
         ck_assert_int_eq(block_version(v.data, b, BS), 1);
-    char backend[16];
-    snprintf(backend, sizeof backend, "%d", t.backend);
-    fflush(stdout);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        execl("/proc/self/exe", "check_lib_zerocopy", "--writer", t.path, backend, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    tl_run_writer("check_lib_zerocopy", &t);
     for (uint64_t b = 0; b < 8; b++)
         ck_assert_int_eq(block_version(v.data, b, BS), 1);
     TL_OK(ba_session_abort(r));

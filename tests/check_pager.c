@@ -1067,6 +1067,29 @@ END_TEST
 
 /* ---- system calls ---------------------------------------------------------------------- */
 
+/* An empty file in a temporary directory, for system calls on views. */
+struct scratch {
+    char *dir, *path;
+    int fd;
+};
+
+static struct scratch scratch_open(const char *tag)
+{
+    struct scratch sc;
+    sc.dir = tu_mkdtemp(tag);
+    sc.path = tu_path(sc.dir, "data");
+    sc.fd = open(sc.path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(sc.fd, 0);
+    return sc;
+}
+
+static void scratch_close(struct scratch *sc)
+{
+    close(sc->fd);
+    free(sc->path);
+    tu_rmtree(sc->dir);
+}
+
 START_TEST(test_pager_syscalls_on_views)
 {
     struct pager *pg = mkpager(_i, 16 * BS, 0);
@@ -1075,10 +1098,8 @@ START_TEST(test_pager_syscalls_on_views)
     struct fake fk;
     struct pager_file *f = mkfile(pg, &fk, BS);
     struct pager_mapping *m = mkmap(f, 0, 4, 0);
-    char *dir = tu_mkdtemp("pager-io");
-    char *path = tu_path(dir, "data");
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(fd, 0);
+    struct scratch sc = scratch_open("pager-io");
+    int fd = sc.fd;
     char *a = pager_mapping_addr(m);
 
     /* write(2) from an unloaded block. */
@@ -1114,9 +1135,7 @@ START_TEST(test_pager_syscalls_on_views)
     ck_assert_uint_eq(rd(a + 3 * BS), 0xababababababababull);
     ck_assert_uint_eq(rd(a + 3 * BS + 4096), pattern(1, 3, 512));
     free(buf);
-    close(fd);
-    free(path);
-    tu_rmtree(dir);
+    scratch_close(&sc);
     teardown(pg, f, m);
 }
 END_TEST
@@ -1135,10 +1154,8 @@ START_TEST(test_pager_prefault_range_stays_mapped_under_full_budget)
     struct pager_file *f = mkfile(pg, &fk, BS);
     struct pager_mapping *m = mkmap(f, 0, 16, 0);
     char *a = pager_mapping_addr(m);
-    char *dir = tu_mkdtemp("pager-pf");
-    char *path = tu_path(dir, "data");
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(fd, 0);
+    struct scratch sc = scratch_open("pager-pf");
+    int fd = sc.fd;
     for (int round = 0; round < 3; round++) {
         /* Fill the budget with referenced blocks outside the range. */
         for (uint64_t i = 10; i < 16; i++)
@@ -1155,12 +1172,8 @@ START_TEST(test_pager_prefault_range_stays_mapped_under_full_budget)
     /* A range larger than the budget is still loaded block by block (no error) and
      * the budget holds: it cannot stay mapped whole. */
     ck_assert_int_eq(pager_prefault(m, 0, 16 * BS, 0), 0);
-    ba_pager_stat st;
-    pager_stat_get(pg, &st);
-    ck_assert_uint_le(st.ram_used, 6 * BS);
-    close(fd);
-    free(path);
-    tu_rmtree(dir);
+    ck_assert_uint_le(stats(pg).ram_used, 6 * BS);
+    scratch_close(&sc);
     teardown(pg, f, m);
 }
 END_TEST
