@@ -76,8 +76,7 @@ asan)
 tsan)
     install_missing
     configure_build build-tsan -DCMAKE_BUILD_TYPE=Debug -DBA_SANITIZE=thread -DBA_BUILD_BENCH=OFF
-    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
-    run_tests build-tsan
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} run_tests build-tsan
     ;;
 *)
     echo "usage: $0 demo|test|asan|tsan" >&2
