@@ -59,6 +59,7 @@ enum ba_inject_point {
     BA_INJ_STORE_COMPACT, /* writing the compacted copy */
     BA_INJ_SPILL_WRITE,   /* writing a dirty block to the spill file */
     BA_INJ_SPILL_READ,    /* reading it back */
+    BA_INJ_STORE_RESERVE, /* allocating disk ahead of a write transaction (STORE_WRITEMAP) */
     BA_INJ_NPOINTS
 };
 

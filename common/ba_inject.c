@@ -31,6 +31,7 @@ static const char *const point_names[BA_INJ_NPOINTS] = {
     [BA_INJ_STORE_COMPACT] = "store_compact",
     [BA_INJ_SPILL_WRITE] = "spill_write",
     [BA_INJ_SPILL_READ] = "spill_read",
+    [BA_INJ_STORE_RESERVE] = "store_reserve",
 };
 
 const char *ba_inject_point_name(enum ba_inject_point p)

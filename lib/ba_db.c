@@ -71,8 +71,8 @@ static int options_read(const ba_db_options *in, ba_db_options *o)
                             in->size);
     memcpy(o, in, in->size < sizeof *o ? in->size : sizeof *o);
     o->size = sizeof *o;
-    const unsigned known =
-        BA_DB_CREATE | BA_DB_RDONLY | BA_DB_NOSYNC | BA_DB_NOREADAHEAD | BA_DB_NOZEROCOPY;
+    const unsigned known = BA_DB_CREATE | BA_DB_RDONLY | BA_DB_NOSYNC | BA_DB_NOREADAHEAD |
+                           BA_DB_NOZEROCOPY | BA_DB_NOWRITEMAP;
     if (o->flags & ~known)
         return ba_error_set(BA_EINVAL, "ba_db_options.flags: unknown bits 0x%x", o->flags & ~known);
     if ((o->flags & BA_DB_CREATE) && (o->flags & BA_DB_RDONLY))
@@ -143,6 +143,13 @@ BA_API int ba_db_open(const char *path, const ba_db_options *opts, ba_db **out)
     so.flags = ((o.flags & BA_DB_CREATE) ? STORE_CREATE : 0) |
                ((o.flags & BA_DB_RDONLY) ? STORE_RDONLY : 0) |
                ((o.flags & BA_DB_NOSYNC) ? STORE_NOSYNC : 0);
+    const char *wm = getenv("BIGARRAY_WRITEMAP");
+    if (wm && *wm && strcmp(wm, "0") && strcmp(wm, "1")) {
+        rc = ba_error_set(BA_EINVAL, "BIGARRAY_WRITEMAP='%s': expected 0 or 1", wm);
+        goto err_free;
+    }
+    if (!(o.flags & (BA_DB_RDONLY | BA_DB_NOWRITEMAP)) && !(wm && !strcmp(wm, "0")))
+        so.flags |= STORE_WRITEMAP;
     so.map_size = o.map_size;
     so.max_readers = o.max_readers;
     so.lock_timeout_ms = o.lock_timeout_ms;

@@ -255,6 +255,17 @@ typedef struct ba_array ba_array;
 /** copy every block into RAM, never map raw blocks from the database file (see
  * @ref faults, "Zero-copy reads"; BIGARRAY_ZEROCOPY=0 does the same) */
 #define BA_DB_NOZEROCOPY 0x10u
+/** keep LMDB's map of the database file read-only (LMDB without MDB_WRITEMAP; the
+ * environment variable BIGARRAY_WRITEMAP=0 does the same). By default LMDB writes the
+ * pages of a commit in place through a writable shared map: the kernel writes them
+ * back and may evict them at any time, so a transaction may be far bigger than RAM,
+ * and uncompressed writes skip a copy. Before a write transaction touches a page the
+ * store allocates the file's blocks for it (fallocate), so a full disk fails the
+ * commit with -ENOSPC rather than a SIGBUS. With this flag a stray write through a
+ * wild pointer into the map faults instead of changing committed data, but LMDB keeps
+ * every page a commit writes in malloc'd memory until it ends: a transaction's blocks
+ * (after compression) must then fit in RAM. See docs/format.md, "The writable map". */
+#define BA_DB_NOWRITEMAP 0x20u
 
 typedef struct ba_db_options {
     size_t size;             /**< sizeof(ba_db_options) */
@@ -297,7 +308,9 @@ typedef struct ba_db_stat {
     size_t size;          /**< sizeof(ba_db_stat) */
     uint64_t last_commit; /**< newest commit sequence number (0 = none yet) */
     uint64_t map_size;    /**< LMDB map size, bytes */
-    uint64_t file_size;   /**< data file size, bytes */
+    uint64_t file_size;   /**< bytes the data file occupies on disk (its allocated blocks:
+                               with the writable map the file is sparse, and its apparent
+                               size is the map size) */
     uint64_t page_size;   /**< LMDB page size */
     uint64_t pages_used;  /**< pages in use (last page number + 1) */
     uint64_t pages_free;  /**< pages on the free list */

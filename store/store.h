@@ -48,10 +48,12 @@ struct store_txn;
 
 /* ---- opening ----------------------------------------------------------------- */
 
-#define STORE_CREATE   0x1u /* create the directory and an empty database if missing */
-#define STORE_RDONLY   0x2u /* read-only environment */
-#define STORE_NOSYNC   0x4u /* commits are not fdatasync'ed (MDB_NOSYNC) */
-#define STORE_WRITEMAP 0x8u /* MDB_WRITEMAP (see docs/format.md for the trade-off) */
+#define STORE_CREATE 0x1u /* create the directory and an empty database if missing */
+#define STORE_RDONLY 0x2u /* read-only environment */
+#define STORE_NOSYNC 0x4u /* commits are not fdatasync'ed (MDB_NOSYNC) */
+/* MDB_WRITEMAP, with the disk reserved ahead of LMDB's writes (store_txn_begin; see
+ * docs/format.md for the trade-off). Ignored with STORE_RDONLY. */
+#define STORE_WRITEMAP 0x8u
 
 struct store_opts {
     size_t size;             /* sizeof(struct store_opts) */
@@ -212,8 +214,10 @@ int store_changes(struct store_snap *sn, uint64_t since,
  * across processes) until commit/abort. Writers of all processes take an flock() on
  * writer.lock in the database directory before LMDB's own write lock, so a writer
  * busy in another process is noticed without blocking inside LMDB: after
- * lock_timeout_ms the call fails with BA_EBUSY. Returns 0, BA_EREADONLY, BA_EFULL,
- * BA_EBUSY, -errno. */
+ * lock_timeout_ms the call fails with BA_EBUSY. With STORE_WRITEMAP the file's blocks
+ * for bytes_hint (plus a margin) are allocated here, and further ahead before any
+ * write that could pass them; a full disk fails the begin or that write with -ENOSPC.
+ * Returns 0, BA_EREADONLY, BA_EFULL, BA_EBUSY, -ENOSPC, -errno. */
 int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct store_txn **out);
 
 /* The seq this transaction will commit as. */

@@ -320,13 +320,10 @@ int store_chg_prune(struct store_txn *tx)
     while (!rc) {
         if (key.mv_size != 8 || store_be64_get(key.mv_data) > limit)
             break;
-        rc = ba_inject(BA_INJ_STORE_PUT);
+        rc = store_txn_prep(tx, 0, "pruning change records");
         if (rc) {
             mdb_cursor_close(cur);
-            if (rc == BA_INJ_MAP_FULL)
-                return store_txn_fail(tx, store_err_mdb(st, MDB_MAP_FULL, "pruning"));
-            return store_txn_fail(
-                tx, ba_error_set(rc, "%s: pruning change records: %s", st->path, ba_strerror(rc)));
+            return rc;
         }
         rc = mdb_cursor_del(cur, 0);
         if (rc)

@@ -153,6 +153,19 @@ void store_map_unlock(struct store *st)
 
 static int map_set(struct store *st, uint64_t size)
 {
+    /* With MDB_WRITEMAP, LMDB sets the file's size to the map's: never ask for less
+     * than the file has, where another process's writer may be at work (adopting
+     * with size 0 would take the last committed size). */
+    int fd;
+    struct stat sb;
+    if ((st->flags & STORE_WRITEMAP) && mdb_env_get_fd(st->env, &fd) == 0 && fstat(fd, &sb) == 0) {
+        MDB_envinfo info;
+        mdb_env_info(st->env, &info);
+        if (!size && (uint64_t)sb.st_size > info.me_mapsize)
+            size = (uint64_t)sb.st_size;
+        if (size && size < (uint64_t)sb.st_size)
+            size = (uint64_t)sb.st_size;
+    }
     pthread_rwlock_wrlock(&st->map_lock);
     int rc = mdb_env_set_mapsize(st->env, (size_t)size);
     pthread_rwlock_unlock(&st->map_lock);
@@ -576,6 +589,8 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
         return ba_error_set(-ENOMEM, "no memory for a store");
     }
     st->flags = o->flags;
+    if (st->flags & STORE_RDONLY)
+        st->flags &= ~STORE_WRITEMAP; /* LMDB would truncate the file it may not write */
     st->wlock_fd = -1;
     st->lock_timeout_ms = o->lock_timeout_ms;
     st->change_keep = o->change_keep ? o->change_keep : STORE_DEFAULT_KEEP;
@@ -610,15 +625,18 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
         eflags |= MDB_RDONLY;
     if (o->flags & STORE_NOSYNC)
         eflags |= MDB_NOSYNC;
-    if (o->flags & STORE_WRITEMAP)
+    if (st->flags & STORE_WRITEMAP)
         eflags |= MDB_WRITEMAP;
     uint64_t map = o->map_size ? o->map_size : STORE_DEFAULT_MAP;
     for (;;) {
         rc = env_try_open(st, path, eflags, map, o->max_readers);
         /* The default map is only address space: where that is restricted (ulimit -v,
          * sanitizers), start smaller; the map grows on demand anyway. valgrind refuses
-         * mappings past its own limit (32 GiB) with EINVAL rather than ENOMEM. */
-        if ((rc == ENOMEM || rc == EINVAL) && !o->map_size && map > STORE_MIN_DEFAULT_MAP) {
+         * mappings past its own limit (32 GiB) with EINVAL rather than ENOMEM. With
+         * MDB_WRITEMAP LMDB sets the file's size to the map's, which a file system with
+         * a smaller file size limit refuses with EFBIG. */
+        if ((rc == ENOMEM || rc == EINVAL || rc == EFBIG) && !o->map_size &&
+            map > STORE_MIN_DEFAULT_MAP) {
             map /= 2;
             continue;
         }
@@ -652,6 +670,15 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
     st->psize = ms.ms_psize;
     int dead = 0;
     mdb_reader_check(st->env, &dead);
+    if (st->flags & STORE_WRITEMAP) {
+        /* Room for the records of a new database (db_init writes through the map). */
+        MDB_envinfo ei;
+        mdb_env_info(st->env, &ei);
+        uint64_t end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
+        rc = store_reserve(st, end, end + (1u << 20));
+        if (rc)
+            goto fail_reg;
+    }
     if (!(o->flags & STORE_RDONLY)) {
         char *lp = NULL;
         if (asprintf(&lp, "%s/writer.lock", path) < 0) {

@@ -263,7 +263,8 @@ struct store {
     int wlock_fd;            /* writer.lock (flock), -1 when read-only */
     int64_t lock_timeout_ms; /* < 0: wait forever */
     pthread_rwlock_t map_lock;
-    int grow_wanted; /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
+    int grow_wanted;  /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
+    int no_fallocate; /* STORE_WRITEMAP on a file system without fallocate(2) (atomic) */
 
     struct store_dpool dpool;
     struct store_workers workers;
@@ -307,7 +308,24 @@ struct store_txn {
     size_t narrs, arrs_cap;
     struct store_txn_blk *blks;
     size_t nblks, blks_cap;
+    /* STORE_WRITEMAP: the disk reserved ahead of LMDB's page allocation (store_txn_prep). */
+    uint64_t rsv_base; /* file offset past the last page of the base commit */
+    uint64_t rsv_hint; /* bytes the begin's hint asks for */
+    uint64_t rsv_ops;  /* worst-case new bytes of the operations so far */
+    uint64_t rsv_end;  /* file offset up to which blocks are allocated */
 };
+
+/* Before every LMDB write (put, delete, cursor put or delete) of a value of vbytes:
+ * the fault-injection seam BA_INJ_STORE_PUT, then, with STORE_WRITEMAP, make sure
+ * the file's blocks are allocated for every page the operation can add (see
+ * store_reserve). Returns 0 or a code (the transaction is then dead). */
+int store_txn_prep(struct store_txn *tx, uint64_t vbytes, const char *what);
+
+/* STORE_WRITEMAP: allocate data.mdb's blocks in [from, to) (fallocate, no size change
+ * inside the file, extends it past its end) so that LMDB's writes through its writable
+ * map cannot meet a full disk (SIGBUS). Returns 0, -ENOSPC (also for EDQUOT), -errno.
+ * A file system without fallocate(2) is remembered and skipped (0). */
+int store_reserve(struct store *st, uint64_t from, uint64_t to);
 
 /* ---- shared helpers (store_env.c) ------------------------------------------------- */
 

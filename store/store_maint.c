@@ -642,7 +642,7 @@ int store_stat(struct store *st, struct store_stat *out)
     int fd;
     struct stat sb;
     if (mdb_env_get_fd(st->env, &fd) == 0 && fstat(fd, &sb) == 0)
-        out->file_size = (uint64_t)sb.st_size;
+        out->file_size = (uint64_t)sb.st_blocks * 512; /* sparse with MDB_WRITEMAP */
     unsigned long long readers = 0;
     mdb_reader_list(st->env, reader_line, &readers);
 

@@ -11,6 +11,7 @@
  * store's write_lock, both held from begin to commit/abort.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -27,20 +28,81 @@ int store_txn_fail(struct store_txn *tx, int rc)
     return rc;
 }
 
-static int inject_put(struct store_txn *tx, const char *what)
+/* Worst case of the new pages one LMDB write adds (STORE_WRITEMAP reservation): the
+ * value's overflow run with its header page, copies of the leaf and branch pages on
+ * the path (B-tree depth stays below 6 for any size the map can hold), a split, and
+ * free-list room for as many pages freed. */
+#define RSV_OP_PAGES 10u
+/* Reserved beyond the worst case, so that a stream of small writes allocates in
+ * steps rather than at every operation: a quarter of the transaction's reservation,
+ * at most RSV_STEP. */
+#define RSV_STEP (32u << 20)
+/* Reserved at begin besides the hint: the catalog, meta and change records, the
+ * pruning of old change records, the free list saved at commit. */
+#define RSV_FIXED (1u << 20)
+
+int store_reserve(struct store *st, uint64_t from, uint64_t to)
+{
+    if (to <= from || __atomic_load_n(&st->no_fallocate, __ATOMIC_RELAXED))
+        return 0;
+    int fd;
+    int rc = mdb_env_get_fd(st->env, &fd);
+    if (rc)
+        return ba_error_set(-EBADF, "%s: no data file descriptor", st->path);
+    rc = ba_inject(BA_INJ_STORE_RESERVE);
+    if (!rc && fallocate(fd, 0, (off_t)from, (off_t)(to - from)) != 0)
+        rc = -errno;
+    if (rc == -EOPNOTSUPP || rc == -ENOSYS) {
+        __atomic_store_n(&st->no_fallocate, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    if (rc == -EDQUOT || rc == -EFBIG)
+        rc = -ENOSPC;
+    if (rc)
+        return ba_error_set(rc, "%s: reserving %llu MiB of disk for the transaction: %s", st->path,
+                            (unsigned long long)((to - from + (1u << 20) - 1) >> 20),
+                            rc == -ENOSPC ? "the filesystem is full" : ba_strerror(rc));
+    return 0;
+}
+
+/* STORE_WRITEMAP: LMDB takes new pages upward from the base commit's last page and
+ * writes them through its map; keep the allocated part of the file ahead of them. */
+static int txn_room(struct store_txn *tx, uint64_t vbytes)
+{
+    struct store *st = tx->st;
+    if (!(st->flags & STORE_WRITEMAP))
+        return 0;
+    uint64_t ps = st->psize;
+    tx->rsv_ops += ((vbytes + ps - 1) / ps + RSV_OP_PAGES) * ps;
+    uint64_t need =
+        tx->rsv_base + RSV_FIXED + (tx->rsv_ops > tx->rsv_hint ? tx->rsv_ops : tx->rsv_hint);
+    if (need <= tx->rsv_end)
+        return 0;
+    uint64_t step = (need - tx->rsv_base) / 4;
+    uint64_t to = need + (step < RSV_STEP ? step : RSV_STEP);
+    to = (to + ps - 1) / ps * ps;
+    int rc = store_reserve(st, tx->rsv_end, to);
+    if (rc)
+        return store_txn_fail(tx, rc);
+    tx->rsv_end = to;
+    return 0;
+}
+
+int store_txn_prep(struct store_txn *tx, uint64_t vbytes, const char *what)
 {
     int rc = ba_inject(BA_INJ_STORE_PUT);
-    if (!rc)
-        return 0;
     if (rc == BA_INJ_MAP_FULL)
         return store_txn_fail(tx, store_err_mdb(tx->st, MDB_MAP_FULL, what));
-    return store_txn_fail(tx, ba_error_set(rc, "%s: %s: %s", tx->st->path, what, ba_strerror(rc)));
+    if (rc)
+        return store_txn_fail(tx,
+                              ba_error_set(rc, "%s: %s: %s", tx->st->path, what, ba_strerror(rc)));
+    return txn_room(tx, vbytes);
 }
 
 int store_txn_put(struct store_txn *tx, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags,
                   const char *what)
 {
-    int rc = inject_put(tx, what);
+    int rc = store_txn_prep(tx, val->mv_size, what);
     if (rc)
         return rc;
     rc = mdb_put(tx->txn, dbi, key, val, flags);
@@ -51,7 +113,7 @@ int store_txn_put(struct store_txn *tx, MDB_dbi dbi, MDB_val *key, MDB_val *val,
 
 int store_txn_del(struct store_txn *tx, MDB_dbi dbi, MDB_val *key, const char *what)
 {
-    int rc = inject_put(tx, what);
+    int rc = store_txn_prep(tx, 0, what);
     if (rc)
         return rc;
     rc = mdb_del(tx->txn, dbi, key, NULL);
@@ -189,6 +251,18 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
     }
     tx->base = base;
     tx->seq = tx->last_seq + 1;
+    if (st->flags & STORE_WRITEMAP) {
+        /* Reserve the hint's pages now, so that a full disk fails the begin. */
+        MDB_envinfo ei;
+        store_map_rdlock(st);
+        mdb_env_info(st->env, &ei);
+        store_map_unlock(st);
+        tx->rsv_base = tx->rsv_end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
+        tx->rsv_hint = bytes_hint + bytes_hint / 64;
+        rc = txn_room(tx, 0);
+        if (rc)
+            goto fail;
+    }
     *out = tx;
     return 0;
 fail:
@@ -522,7 +596,7 @@ int store_txn_blocks_cut(struct store_txn *tx, const struct store_array *a, uint
         }
         if (damaged || !(h.flags & STORE_BLK_TOMBSTONE)) {
             size_t old_len = val.mv_size;
-            rc = inject_put(tx, "cutting blocks");
+            rc = store_txn_prep(tx, STORE_BLK_HDR, "cutting blocks");
             if (rc)
                 break;
             unsigned char tomb[STORE_BLK_HDR];

@@ -134,13 +134,10 @@ static int blocks_delete(struct store_txn *tx, uint64_t id)
     while (!rc) {
         if (key.mv_size != STORE_KEY_LEN || store_be64_get(key.mv_data) != id)
             break;
-        int e = ba_inject(BA_INJ_STORE_PUT);
+        int e = store_txn_prep(tx, 0, "dropping blocks");
         if (e) {
             mdb_cursor_close(cur);
-            if (e == BA_INJ_MAP_FULL)
-                return store_txn_fail(tx, store_err_mdb(st, MDB_MAP_FULL, "dropping blocks"));
-            return store_txn_fail(
-                tx, ba_error_set(e, "%s: dropping blocks: %s", st->path, ba_strerror(e)));
+            return e;
         }
         rc = mdb_cursor_del(cur, 0);
         if (!rc)

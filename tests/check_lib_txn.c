@@ -512,7 +512,8 @@ static const struct {
     {BA_INJ_STORE_PUT, -ENOMEM, -ENOMEM},      {BA_INJ_STORE_PUT, BA_INJ_MAP_FULL, 0},
     {BA_INJ_STORE_COMMIT, -ENOSPC, -ENOSPC},   {BA_INJ_STORE_COMMIT, -EIO, -EIO},
     {BA_INJ_STORE_COMMIT, BA_INJ_MAP_FULL, 0}, {BA_INJ_ALLOC, -ENOMEM, -ENOMEM},
-    {BA_INJ_SPILL_READ, -EIO, -EIO},
+    {BA_INJ_SPILL_READ, -EIO, -EIO},           {BA_INJ_STORE_RESERVE, -ENOSPC, -ENOSPC},
+    {BA_INJ_STORE_RESERVE, -EDQUOT, -ENOSPC},
 };
 
 /* A fresh database with u1 arrays "a" and "b" of 8 blocks of ones, and a session

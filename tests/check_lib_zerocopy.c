@@ -207,8 +207,8 @@ static off_t payload_offset(const char *dbpath, uint64_t blk)
     ck_assert_int_ge(fd, 0);
     free(path);
     uint64_t want[2] = {val(1, blk * WPB), val(1, blk * WPB + 1)}, got[2];
-    off_t found = -1;
-    for (off_t off = 0; found < 0; off += 4096) {
+    off_t found = -1, end = (off_t)tu_data_len(fd);
+    for (off_t off = 0; found < 0 && off < end; off += 4096) {
         ssize_t r = pread(fd, got, sizeof got, off);
         if (r != (ssize_t)sizeof got)
             break;
@@ -336,7 +336,8 @@ START_TEST(test_zerocopy_snapshot_survives_many_rewrites)
     TL_OK(ba_session_abort(r));
     for (uint64_t b = 0; b < NB; b++)
         ck_assert_int_eq(block_version(v.data, b, BS), 1 + NCOMMITS);
-    /* With the reader up to date, rewrites reuse pages: the file stops growing. */
+    /* With the reader up to date, rewrites reuse pages: the file stops growing (its
+     * allocated blocks: the file is sparse, as long as the map). */
     char *path = tu_path(t.path, "data.mdb");
     struct stat sb0, sb1;
     for (uint64_t k = 2 + NCOMMITS; k < 2 + NCOMMITS + 20; k++) {
@@ -347,7 +348,7 @@ START_TEST(test_zerocopy_snapshot_survives_many_rewrites)
             ck_assert_int_eq(stat(path, &sb0), 0);
     }
     ck_assert_int_eq(stat(path, &sb1), 0);
-    ck_assert_int_eq(sb1.st_size, sb0.st_size);
+    ck_assert_int_eq(sb1.st_blocks, sb0.st_blocks);
     for (uint64_t b = 0; b < NB; b++)
         ck_assert_int_eq(block_version(v.data, b, BS), 2 + NCOMMITS + 19);
     free(path);

@@ -24,11 +24,12 @@ static void check(int rc, const char *what)
     }
 }
 
-/* Flip one byte inside block 2's stored bytes: find them by their values. */
+/* Flip one byte inside block 2's stored bytes: find them by their values. data.mdb is
+ * a sparse file as long as LMDB's map; its pages come before the first hole. */
 static void damage_block_2(const char *file)
 {
     int fd = open(file, O_RDWR);
-    off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+    off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_HOLE);
     char *buf = size > 0 ? malloc((size_t)size) : NULL;
     if (!buf || pread(fd, buf, (size_t)size, 0) != size) {
         perror(file);

@@ -259,7 +259,11 @@ def cmd_gatedfeed(fifo, src, mark, go):
 
 def cmd_damage(f, pattern_hex):
     pat = bytes.fromhex(pattern_hex)
-    data = bytearray(open(f, "rb").read())
+    with open(f, "rb") as fh:
+        # up to the first hole: data.mdb is sparse, as long as LMDB's map
+        end = os.lseek(fh.fileno(), 0, os.SEEK_HOLE)
+        fh.seek(0)
+        data = bytearray(fh.read(end))
     i = data.find(pat)
     if i < 0:
         print("pattern not found")

@@ -236,7 +236,9 @@ static void map_layout(const char *path, struct layout *L)
     REL_CHECK(fd >= 0, "open %s: %s", data, strerror(errno));
     struct stat sb;
     REL_CHECK(fstat(fd, &sb) == 0, "fstat");
-    L->file_len = (uint64_t)sb.st_size;
+    /* Up to the first hole: with the writable map the file is as long as the map. */
+    off_t hole = lseek(fd, 0, SEEK_HOLE);
+    L->file_len = hole > 0 && hole < sb.st_size ? (uint64_t)hole : (uint64_t)sb.st_size;
     L->file = malloc(L->file_len);
     REL_CHECK(L->file && pread(fd, L->file, L->file_len, 0) == (ssize_t)L->file_len, "reading %s",
               data);
@@ -549,14 +551,31 @@ struct figures {
     unsigned sigbus_checks, cli_checks, failures;
 };
 
+/* Copy a file keeping its holes (data.mdb of the writable map is as long as the map). */
 static void copy_file(const char *from, const char *to)
 {
     int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     REL_CHECK(in >= 0 && out >= 0, "copying %s: %s", from, strerror(errno));
+    struct stat sb;
+    REL_CHECK(fstat(in, &sb) == 0, "fstat %s", from);
     char buf[1 << 16];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof buf)) > 0)
-        REL_CHECK(write(out, buf, (size_t)n) == n, "write: %s", strerror(errno));
+    off_t pos = 0;
+    for (;;) {
+        off_t data = lseek(in, pos, SEEK_DATA);
+        if (data < 0)
+            break; /* ENXIO: only a hole is left */
+        off_t hole = lseek(in, data, SEEK_HOLE);
+        REL_CHECK(hole > data, "seeking in %s: %s", from, strerror(errno));
+        for (off_t at = data; at < hole;) {
+            size_t len = hole - at < (off_t)sizeof buf ? (size_t)(hole - at) : sizeof buf;
+            ssize_t n = pread(in, buf, len, at);
+            REL_CHECK(n > 0 && pwrite(out, buf, (size_t)n, at) == n, "copying %s: %s", from,
+                      strerror(errno));
+            at += n;
+        }
+        pos = hole;
+    }
+    REL_CHECK(ftruncate(out, sb.st_size) == 0, "ftruncate %s", to);
     close(in);
     close(out);
 }

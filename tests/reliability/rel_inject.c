@@ -207,6 +207,8 @@ static const struct inj_case cases[] = {
     {BA_INJ_SPILL_WRITE, -ENOSPC, "ENOSPC"},
     {BA_INJ_SPILL_WRITE, -EIO, "EIO"},
     {BA_INJ_SPILL_READ, -EIO, "EIO"},
+    {BA_INJ_STORE_RESERVE, -ENOSPC, "ENOSPC"},
+    {BA_INJ_STORE_RESERVE, -EIO, "EIO"},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

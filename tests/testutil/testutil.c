@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *tu_mkdtemp(const char *tag)
@@ -83,4 +84,14 @@ void tu_fill_random(void *buf, size_t n, uint64_t seed)
         uint64_t v = tu_rand(&st);
         memcpy(p + i, &v, n - i);
     }
+}
+
+uint64_t tu_data_len(int fd)
+{
+    struct stat sb;
+    ck_assert_int_eq(fstat(fd, &sb), 0);
+    off_t hole = lseek(fd, 0, SEEK_HOLE);
+    if (hole < 0 || hole > sb.st_size)
+        hole = sb.st_size;
+    return (uint64_t)hole;
 }

@@ -18,6 +18,10 @@ void tu_rmtree(char *path);
 /* Join dir and name into a malloc'd path. */
 char *tu_path(const char *dir, const char *name);
 
+/* The length of a file's leading data: up to its first hole (data.mdb of a database
+ * opened with the writable map is a sparse file as long as the LMDB map). */
+uint64_t tu_data_len(int fd);
+
 /* Print "SKIP: reason" and exit 77 (ctest counts it as skipped, never passed). */
 _Noreturn void tu_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
