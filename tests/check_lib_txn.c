@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -997,6 +998,76 @@ START_TEST(test_db_handles_stat_verify_compact)
 }
 END_TEST
 
+/* Open t's database in the given mode, check blocks hold `expect`, write `next`, commit. */
+static void wm_round(struct tl_db *t, unsigned flags, uint8_t expect, uint8_t next)
+{
+    tl_db_reopen(t, BA_DB_NOSYNC | flags, 64ull << 20);
+    ba_session *s;
+    TL_OK(ba_session_begin(t->db, &s));
+    ba_array *a;
+    TL_OK(ba_array_open(s, "a", &a));
+    expect_blocks(a, 0, 8, expect);
+    write_blocks(a, 0, 8, next);
+    TL_OK(ba_session_commit(s));
+    ba_array_close(a);
+    ba_session_end(s);
+    ba_db_close(t->db);
+    t->db = NULL;
+}
+
+static uint64_t data_file_size(const char *dbpath)
+{
+    char *p = tu_path(dbpath, "data.mdb");
+    struct stat sb;
+    ck_assert_int_eq(stat(p, &sb), 0);
+    free(p);
+    return (uint64_t)sb.st_size;
+}
+
+/* The writable map is the default (LMDB sizes data.mdb as the map: a sparse file);
+ * BA_DB_NOWRITEMAP and BIGARRAY_WRITEMAP=0 keep LMDB's map read-only (a file as long
+ * as its pages); the modes share one database; a bad BIGARRAY_WRITEMAP is refused. */
+START_TEST(test_writemap_modes_share_a_database)
+{
+    struct tl_db t;
+    setup_db(&t, "txn-wm", _i, 8, 0);
+    ck_assert_uint_eq(data_file_size(t.path), 1ull << 30); /* tl_db_reopen's map */
+    ba_db_close(t.db);
+    t.db = NULL;
+    wm_round(&t, BA_DB_NOWRITEMAP, 1, 2);
+    setenv("BIGARRAY_WRITEMAP", "0", 1);
+    wm_round(&t, 0, 2, 3);
+    unsetenv("BIGARRAY_WRITEMAP");
+    wm_round(&t, 0, 3, 4);
+    setenv("BIGARRAY_WRITEMAP", "1", 1);
+    wm_round(&t, 0, 4, 5);
+    setenv("BIGARRAY_WRITEMAP", "maybe", 1);
+    ba_db_options o;
+    ba_db_options_init(&o);
+    ba_db *db = NULL;
+    TL_FAILS(ba_db_open(t.path, &o, &db), BA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(ba_errmsg(), "BIGARRAY_WRITEMAP"));
+    unsetenv("BIGARRAY_WRITEMAP");
+    tl_db_reopen(&t, BA_DB_NOSYNC, 64ull << 20);
+
+    /* A database created with the read-only map is not sparse. */
+    struct tl_db u = {.dir = tu_mkdtemp("txn-wm2"), .backend = t.backend};
+    u.path = tu_path(u.dir, "db");
+    tl_db_reopen(&u, BA_DB_CREATE | BA_DB_NOSYNC | BA_DB_NOWRITEMAP, 64ull << 20);
+    ba_session *s;
+    TL_OK(ba_session_begin(u.db, &s));
+    int64_t n = 8 * BS;
+    ba_array *a = tl_create(s, "a", "u1", 'C', BS, 1, &n);
+    write_blocks(a, 0, 8, 9);
+    TL_OK(ba_session_commit(s));
+    ba_array_close(a);
+    ba_session_end(s);
+    ck_assert_uint_lt(data_file_size(u.path), 16u << 20);
+    tl_db_close(&u);
+    tl_db_close(&t);
+}
+END_TEST
+
 static Suite *lib_txn_suite(void)
 {
     Suite *s = suite_create("lib_txn");
@@ -1015,6 +1086,7 @@ static Suite *lib_txn_suite(void)
     tcase_add_loop_test(tc, test_readers_in_the_session_during_its_boundaries, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_db_handles_stat_verify_compact, 0, TL_NBACKENDS);
     tcase_add_loop_test(tc, test_db_open_close_from_threads, 0, TL_NBACKENDS);
+    tcase_add_loop_test(tc, test_writemap_modes_share_a_database, 0, TL_NBACKENDS);
     suite_add_tcase(s, tc);
     tc = tcase_create("failures");
     tcase_set_timeout(tc, 900);

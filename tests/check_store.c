@@ -654,6 +654,82 @@ START_TEST(test_store_map_grows_with_writemap)
 }
 END_TEST
 
+/* Allocated bytes of data.mdb (the reservation is allocated, but SEEK_HOLE reports
+ * allocated extents never written as holes unless their pages are cached). */
+static uint64_t file_alloc(const char *dir)
+{
+    char *path = tu_path(dir, "data.mdb");
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    free(path);
+    return (uint64_t)sb.st_blocks * 512;
+}
+
+static uint64_t used_end(struct store *st)
+{
+    struct store_stat ss;
+    ck_assert_int_eq(store_stat(st, &ss), 0);
+    return ss.pages_used * ss.page_size;
+}
+
+/* STORE_WRITEMAP: LMDB writes through a shared writable map, where a page of a sparse
+ * file that cannot be allocated raises SIGBUS. The store allocates the file's blocks
+ * ahead: for the begin's hint at once, then ahead of every write that could pass them
+ * (here a transaction writing four times its hint); a failed reservation is -ENOSPC
+ * at begin, nothing is lost, and a retry commits. */
+START_TEST(test_store_writemap_reserves_disk_ahead)
+{
+    char *dir = tu_mkdtemp("st-rsv");
+    struct store *st = open_st(dir, STORE_WRITEMAP, 0);
+    uint32_t bs = 1u << 20;
+    struct store_array a = mkarr(st, "r", STORE_CODEC_NONE, 0, 0, 8, bs, 64);
+    uint64_t end0 = used_end(st);
+    struct store_txn *tx;
+    ck_assert_int_eq(store_txn_begin(st, last_seq(st), 8 * (uint64_t)bs, &tx), 0);
+    ck_assert_uint_ge(file_alloc(dir), end0 + 8 * (uint64_t)bs); /* the hint's pages */
+    unsigned char *in = malloc(bs);
+    for (uint64_t b = 0; b < 32; b++) {
+        fill_counters(in, bs, b);
+        ck_assert_int_eq(store_txn_block_write(tx, &a, b, in), 0);
+        ck_assert_uint_ge(file_alloc(dir), end0 + (b + 1) * (uint64_t)bs);
+    }
+    ck_assert_int_eq(store_txn_commit(tx, NULL), 0);
+    ck_assert_uint_ge(file_alloc(dir), used_end(st));
+    /* the reservation is bounded: a quarter past the transaction's worst case */
+    ck_assert_uint_le(file_alloc(dir), end0 + 48 * (uint64_t)bs);
+
+    uint64_t seq = last_seq(st);
+    ba_inject_arm(BA_INJ_STORE_RESERVE, -ENOSPC, 0, 1);
+    ck_assert_int_eq(store_txn_begin(st, seq, bs, &tx), -ENOSPC);
+    ck_assert_ptr_null(tx);
+    ck_assert_ptr_nonnull(strstr(ba_errmsg(), "the filesystem is full"));
+    /* a write past the begin's reservation fails the same way */
+    ba_inject_arm(BA_INJ_STORE_RESERVE, -ENOSPC, 1, 1);
+    ck_assert_int_eq(store_txn_begin(st, seq, 0, &tx), 0);
+    int rc = 0;
+    for (uint64_t b = 0; b < 32 && !rc; b++) {
+        fill_counters(in, bs, 100 + b);
+        rc = store_txn_block_write(tx, &a, b, in);
+    }
+    ck_assert_int_eq(rc, -ENOSPC);
+    store_txn_abort(tx);
+    ba_inject_clear();
+    ck_assert_uint_eq(last_seq(st), seq);
+    unsigned char *out = malloc(bs);
+    fill_counters(in, bs, 31);
+    read_block(st, &a, 31, out);
+    ck_assert_mem_eq(in, out, bs);
+    fill_counters(in, bs, 7);
+    ck_assert_int_eq(put_block(st, &a, 31, in), 0);
+    read_block(st, &a, 31, out);
+    ck_assert_mem_eq(in, out, bs);
+    free(in);
+    free(out);
+    store_close(st);
+    tu_rmtree(dir);
+}
+END_TEST
+
 /* ---- durability, snapshots, threads -------------------------------------------------------------- */
 
 START_TEST(test_store_data_survives_close_and_reopen)
@@ -1059,6 +1135,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_store_map_grows_from_tiny_map_on_mapfull);
     tcase_add_test(tc, test_store_map_grows_from_tiny_map_with_hint);
     tcase_add_test(tc, test_store_map_grows_with_writemap);
+    tcase_add_test(tc, test_store_writemap_reserves_disk_ahead);
     suite_add_tcase(s, tc);
     tc = tcase_create("snapshots");
     tcase_set_timeout(tc, 300); /* 8 reader threads: slow under TSan on a loaded machine */

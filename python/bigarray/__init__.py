@@ -232,7 +232,8 @@ def preload(view, write=False):
 
 
 def open(path, ram_limit=None, *, create=True, readonly=False, sync=True, readahead=True,
-         pager="auto", spill_dir=None, map_size=None, max_readers=None, zerocopy=True):
+         pager="auto", spill_dir=None, map_size=None, max_readers=None, zerocopy=True,
+         writemap=True):
     """Open (by default creating) the database directory ``path``.
 
     ram_limit  bytes of RAM for cached and dirty blocks (an int or "2G"); None:
@@ -247,6 +248,9 @@ def open(path, ram_limit=None, *, create=True, readonly=False, sync=True, readah
     zerocopy   False: copy every block into RAM. By default (SIGSEGV pager) blocks stored
                uncompressed, of 64 KiB and more, are mapped read-only straight from
                the database file, outside ram_limit (pager_stat()["direct_bytes"]).
+    writemap   False: keep LMDB's map of the file read-only (a stray write into it
+               faults), but a transaction's blocks must then fit in RAM at commit. By
+               default commits go through a writable map and may be bigger than RAM.
 
     The result is a Database, usable as a context manager (closing on exit).
     """
@@ -263,6 +267,8 @@ def open(path, ram_limit=None, *, create=True, readonly=False, sync=True, readah
         flags |= _c.DB_NOREADAHEAD
     if not zerocopy:
         flags |= _c.DB_NOZEROCOPY
+    if not writemap:
+        flags |= _c.DB_NOWRITEMAP
     ram = 0 if ram_limit is None else parse_size(ram_limit, "ram_limit")
     msize = 0 if map_size is None else parse_size(map_size, "map_size")
     readers = 0 if max_readers is None else _operator.index(max_readers)

@@ -271,6 +271,21 @@ def test_zerocopy_option(tmp_path, zerocopy):
         assert d.pager_stat()["direct_copies"] == (1 if mapped else 0)
 
 
+@pytest.mark.parametrize("writemap", [True, False])
+def test_writemap_option(tmp_path, writemap):
+    ref = np.arange(4 * 8192, dtype="u8")
+    path = str(tmp_path / "w.db")
+    with bigarray.open(path, ram_limit="64M", map_size="1G", writemap=writemap) as d:
+        d.create("x", data=ref, block_size="64K")
+        d.commit()
+    # LMDB sizes the file as its map with the writable map (a sparse file), else as
+    # the pages it holds
+    size = os.stat(os.path.join(path, "data.mdb")).st_size
+    assert (size == 1 << 30) == writemap and size >= 4 * 65536
+    with bigarray.open(path, ram_limit="64M", writemap=not writemap) as d:
+        assert int(d["x"][:].sum()) == int(ref.sum())
+
+
 def test_compact(db, tmp_path):
     if os.environ.get("BA_SANITIZE") == "thread":
         pytest.skip("under TSan the compacted copy's map does not fit the address space")
