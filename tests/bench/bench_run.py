@@ -72,6 +72,10 @@ SLOW = ("h5py-gzip1",)
 COPY_PATH = {"bigarray-c": "bigarray-c-copy"}
 COPY_READS = ("W2-fresh", "W3-cold", "W4-warm", "W4-cold", "W3-cgroup-cold", "E2E-mean-warm",
               "E2E-mean-cold")
+# bigarray's writes with LMDB's map kept read-only (BIGARRAY_WRITEMAP=0: LMDB copies every
+# page of a commit into malloc'd memory first), so the writable map's effect is measured
+# within the run.
+RDMAP_PATH = {"bigarray-c": "bigarray-c-rdmap", "bigarray-c-zstd1": "bigarray-c-zstd1-rdmap"}
 # Issue #4's end-to-end mean over an array 4x the bigarray RAM budget.
 E2E = ("memmap", "h5py", "bigarray-py", "bigarray-py-zstd1", "bigarray-c", "bigarray-c-zstd1")
 # W7 on int32 counters: (system, codec) pairs.
@@ -393,6 +397,8 @@ class Runner:
                                                 count=m["appends"],
                                                 reps=1 if slow else m["reps_append"]))
             rmtree(app)
+        if system in RDMAP_PATH:
+            self.rdmap_path(system, RDMAP_PATH[system])
         if system in BIG_APPEND and w("W6-16G"):
             big = os.path.join(self.stores, f"{system}-big")
             rmtree(big)
@@ -436,6 +442,35 @@ class Runner:
             if w(wl):
                 self.run(label, wl, prog("scan", reps=m["reps"], cache=cache, workload=wl),
                          env_add=dict(env, BIGARRAY_RAM_LIMIT=budget))
+
+    def rdmap_path(self, system, label):
+        """system's writes (W1, W5, W6) with LMDB's map read-only, labelled `label`."""
+        m, env = self.mode, {"BIGARRAY_WRITEMAP": "0"}
+        w = lambda wl: self.wanted(label, wl)  # noqa: E731
+
+        def prog(op, store, **kw):
+            argv = self.program(system, op, store, **kw)
+            argv[argv.index("--system") + 1] = label
+            return argv
+        store = os.path.join(self.stores, f"{label}-sin")
+        rmtree(store)
+        if any(w(x) for x in ("W1", "W5", "W5-1block")):
+            self.run(label, "W1", prog("write", store, src=self.src["sin"],
+                                       reps=m["reps_write"], cache="cold"),
+                     env_add=env, record=w("W1"))
+        if w("W5"):
+            self.run(label, "W5", prog("rewrite", store, cache="warm", count=m["commits"]),
+                     env_add=env)
+        if w("W5-1block"):
+            self.run(label, "W5-1block", prog("rewrite", store, cache="warm",
+                                              count=m["commits"], blocks=1), env_add=env)
+        rmtree(store)
+        if w("W6"):
+            app = os.path.join(self.stores, f"{label}-append")
+            rmtree(app)
+            self.run(label, "W6", prog("append", app, src=self.src["sin"], count=m["appends"],
+                                       reps=m["reps_append"]), env_add=env)
+            rmtree(app)
 
     def e2e(self, system, store, rows):
         """Issue #4: the mean over an array 4x bigarray's RAM budget, same bytes and same

@@ -14,7 +14,8 @@ import sys
 
 HIGHER = {"MB/s", "reads/s"}
 BIGARRAY = ("bigarray-c", "bigarray-c-zstd1", "bigarray-py", "bigarray-py-zstd1")
-BIGARRAY_EXTRA = ("bigarray-c-copy", "bigarray-c-zstd1-shuffle")
+BIGARRAY_EXTRA = ("bigarray-c-copy", "bigarray-c-rdmap", "bigarray-c-zstd1-rdmap",
+                  "bigarray-c-zstd1-shuffle")
 ORDER = ("memmap", "h5py", "h5py-gzip1", "zarr-lmdb", "zarr-lmdb-zstd1", "zarr-dir",
          "zarr-dir-zstd1", "zarr-dir-blosc", "lmdb-c", "lmdb-c-zstd1") + BIGARRAY + BIGARRAY_EXTRA
 WORKLOADS = [
