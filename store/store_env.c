@@ -151,6 +151,36 @@ void store_map_unlock(struct store *st)
     pthread_rwlock_unlock(&st->map_lock);
 }
 
+/* Records smaller than this are read with the page that holds their start. */
+#define PREFETCH_MIN (16u << 10)
+
+void store_prefetch(struct store *st, const MDB_val *v)
+{
+    if (!(st->flags & STORE_WRITEMAP) || v->mv_size < PREFETCH_MIN)
+        return;
+    uintptr_t p = (uintptr_t)v->mv_data;
+    uintptr_t base = __atomic_load_n(&st->map_base, __ATOMIC_RELAXED);
+    if (!base) {
+        /* Learn where the map is from this record's overflow page, whose header starts
+         * with its page number (this reads that one page). */
+        if (p % st->psize != STORE_OVERFLOW_HDR)
+            return;
+        const unsigned char *ph = (const unsigned char *)(p - STORE_OVERFLOW_HDR);
+        uint64_t pgno;
+        uint16_t pflags;
+        memcpy(&pgno, ph, sizeof pgno);
+        memcpy(&pflags, ph + 10, sizeof pflags);
+        if (!(pflags & LMDB_P_OVERFLOW) || pgno < 2 || pgno > (p - STORE_OVERFLOW_HDR) / st->psize)
+            return;
+        base = p - STORE_OVERFLOW_HDR - (uintptr_t)pgno * st->psize;
+        __atomic_store_n(&st->map_base, base, __ATOMIC_RELAXED);
+        return;
+    }
+    int fd;
+    if (p > base && mdb_env_get_fd(st->env, &fd) == 0)
+        posix_fadvise(fd, (off_t)(p - base), (off_t)v->mv_size, POSIX_FADV_WILLNEED);
+}
+
 static int map_set(struct store *st, uint64_t size)
 {
     /* With MDB_WRITEMAP, LMDB sets the file's size to the map's: never ask for less
@@ -167,6 +197,7 @@ static int map_set(struct store *st, uint64_t size)
             size = (uint64_t)sb.st_size;
     }
     pthread_rwlock_wrlock(&st->map_lock);
+    __atomic_store_n(&st->map_base, 0, __ATOMIC_RELAXED); /* the map may move */
     int rc = mdb_env_set_mapsize(st->env, (size_t)size);
     pthread_rwlock_unlock(&st->map_lock);
     return rc;
@@ -626,7 +657,7 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
     if (o->flags & STORE_NOSYNC)
         eflags |= MDB_NOSYNC;
     if (st->flags & STORE_WRITEMAP)
-        eflags |= MDB_WRITEMAP;
+        eflags |= MDB_WRITEMAP | MDB_NORDAHEAD; /* see store_prefetch() */
     uint64_t map = o->map_size ? o->map_size : STORE_DEFAULT_MAP;
     for (;;) {
         rc = env_try_open(st, path, eflags, map, o->max_readers);

@@ -56,7 +56,11 @@
 #define STORE_BLK_TOMBSTONE 0x1u /* header flag: block zeroed by commit `seq` */
 #define STORE_KEY_LEN       16u  /* (array id, blkno), both u64 big-endian */
 
-#define STORE_OVERFLOW_HDR      16u /* LMDB overflow page header (data starts after it) */
+#define STORE_OVERFLOW_HDR 16u /* LMDB overflow page header (data starts after it) */
+/* LMDB 0.9's page header, which precedes an overflow value by 16 bytes
+ * (STORE_OVERFLOW_HDR): the page number, 2 bytes of padding, the page flags, and for
+ * an overflow page the number of pages in its run. Read, never written. */
+#define LMDB_P_OVERFLOW         0x04u
 #define STORE_ALIGN_MIN         STORE_LOCATE_MIN /* raw payloads of blocks >= this start on a page */
 #define STORE_SHUFFLE_CHUNK     (64u << 10)      /* shuffle works in independent chunks of this */
 #define STORE_SHUFFLE_MAXSTRIDE 256u             /* larger items are stored unshuffled */
@@ -165,6 +169,13 @@ int store_block_encode(struct store_cctx *c, const struct store_array *a, const 
 void store_enc_layout(struct store_enc *enc, const void *raw, unsigned psize, unsigned class_steps);
 /* Fill a reserved value of enc->value_len bytes: header, zero padding, payload. */
 void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t seq);
+/* The same written with pwritev() at file offset off of data.mdb (STORE_WRITEMAP: the
+ * value lies in LMDB's writable map; writing through the map would fault on every page,
+ * and read each page before overwriting it), then zeros to the end of its last page.
+ * Returns 0, -errno, or 1 when the record needs store_enc_fill() instead (a tombstone,
+ * or a header bigger than the stack buffer). */
+int store_enc_pwrite(int fd, uint64_t off, const struct store_enc *enc, uint64_t seq,
+                     unsigned psize);
 
 /* Decode a data record's payload into buf (raw_len bytes) and verify the checksum.
  * Allocates nothing. Returns 0 or BA_ECORRUPT with *why set (static string). */
@@ -263,8 +274,10 @@ struct store {
     int wlock_fd;            /* writer.lock (flock), -1 when read-only */
     int64_t lock_timeout_ms; /* < 0: wait forever */
     pthread_rwlock_t map_lock;
-    int grow_wanted;  /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
-    int no_fallocate; /* STORE_WRITEMAP on a file system without fallocate(2) (atomic) */
+    int grow_wanted;    /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
+    uintptr_t map_base; /* LMDB's map as learnt by store_prefetch (0: not yet; atomic;
+                           reset under map_lock held exclusively when the map moves) */
+    int no_fallocate;   /* STORE_WRITEMAP on a file system without fallocate(2) (atomic) */
 
     struct store_dpool dpool;
     struct store_workers workers;
@@ -309,10 +322,11 @@ struct store_txn {
     struct store_txn_blk *blks;
     size_t nblks, blks_cap;
     /* STORE_WRITEMAP: the disk reserved ahead of LMDB's page allocation (store_txn_prep). */
-    uint64_t rsv_base; /* file offset past the last page of the base commit */
-    uint64_t rsv_hint; /* bytes the begin's hint asks for */
-    uint64_t rsv_ops;  /* worst-case new bytes of the operations so far */
-    uint64_t rsv_end;  /* file offset up to which blocks are allocated */
+    uint64_t rsv_front; /* file offset at or past LMDB's next new page, as last seen */
+    uint64_t rsv_slack; /* worst-case bytes of new pages written since */
+    uint64_t rsv_end;   /* file offset up to which blocks are allocated */
+    uint64_t freed;     /* bytes of records replaced or deleted (free-list room at commit) */
+    int fd; /* STORE_WRITEMAP: data.mdb, where block records are written (pwrite); else -1 */
 };
 
 /* Before every LMDB write (put, delete, cursor put or delete) of a value of vbytes:
@@ -336,6 +350,12 @@ int store_err_mdb(struct store *st, int rc, const char *what);
 int store_err_mdb_quiet(struct store *st, int rc);
 
 void store_map_rdlock(struct store *st);
+/* STORE_WRITEMAP opens LMDB with MDB_NORDAHEAD: the kernel's readahead on the map would
+ * read (or zero) megabytes of the file ahead of every page a write transaction touches
+ * for the first time. Readers ask instead for the file range of the record they are
+ * about to read (posix_fadvise WILLNEED: a hint, never an error). Under map_lock
+ * (shared); fault context safe (a system call, no allocation, no message). */
+void store_prefetch(struct store *st, const MDB_val *v);
 void store_map_unlock(struct store *st);
 /* Under write_lock: adopt a size another process set (MDB_MAP_RESIZED). */
 int store_map_adopt(struct store *st);

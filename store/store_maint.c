@@ -59,6 +59,7 @@ static int walk(struct store_snap *sn, MDB_dbi dbi, walk_fn fn, void *ctx,
             }
         }
         while (!m && !rc) {
+            store_prefetch(st, &val);
             rc = fn(ctx, &key, &val);
             n++;
             bytes += val.mv_size;

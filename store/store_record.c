@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack: no allocation */
 #include <xxhash.h>
@@ -423,6 +424,81 @@ void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t se
         memset(dst + end, 0, enc->value_len - end);
     }
     store_blk_hdr_write(dst, &h);
+}
+
+/* Zeros for the padding store_enc_pwrite() writes. */
+static unsigned char zero_pad[1u << 16];
+
+/* pwritev() all of iov[0..n), resuming after short writes. Returns 0 or -errno. */
+static int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwritev(fd, iov, n, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (w == 0)
+            return -EIO;
+        off += (uint64_t)w;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (unsigned char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+int store_enc_pwrite(int fd, uint64_t off, const struct store_enc *enc, uint64_t seq,
+                     unsigned psize)
+{
+    unsigned char head[16384];
+    if (enc->zero || enc->payload_off > sizeof head)
+        return 1;
+    struct store_blk_hdr h = {
+        .format = STORE_BLK_FORMAT,
+        .codec = enc->codec,
+        .filters = enc->filters,
+        .payload_off = enc->payload_off,
+        .stored_len = enc->stored_len,
+        .raw_len = enc->raw_len,
+        .seq = seq,
+        .checksum =
+            enc->codec == STORE_CODEC_NONE ? store_hash(enc->payload, enc->raw_len) : enc->checksum,
+        .stride = enc->stride,
+    };
+    memset(head + STORE_BLK_HDR, 0, enc->payload_off - STORE_BLK_HDR);
+    store_blk_hdr_write(head, &h);
+    /* Zeros up to the value's end and on to its last page's end, so that the kernel
+     * never reads a page it is about to overwrite (the overflow run is the value's). */
+    uint64_t end = off + enc->value_len;
+    uint64_t pad = enc->value_len - ((uint64_t)enc->payload_off + enc->stored_len) +
+                   ((end + psize - 1) / psize * psize - end);
+    struct iovec iov[2 + 16];
+    int n = 0;
+    iov[n++] = (struct iovec){head, enc->payload_off};
+    iov[n++] = (struct iovec){(void *)(uintptr_t)enc->payload, enc->stored_len};
+    for (; pad && n < (int)(sizeof iov / sizeof iov[0]); n++) {
+        size_t take = pad < sizeof zero_pad ? (size_t)pad : sizeof zero_pad;
+        iov[n] = (struct iovec){zero_pad, take};
+        pad -= take;
+    }
+    int rc = pwritev_all(fd, iov, n, off);
+    uint64_t at = end + ((end + psize - 1) / psize * psize - end) - pad;
+    while (!rc && pad) {
+        size_t take = pad < sizeof zero_pad ? (size_t)pad : sizeof zero_pad;
+        struct iovec z = {zero_pad, take};
+        rc = pwritev_all(fd, &z, 1, at);
+        at += take;
+        pad -= take;
+    }
+    return rc;
 }
 
 /* ---- decoding ----------------------------------------------------------------------- */

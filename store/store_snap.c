@@ -125,6 +125,7 @@ int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_
         rc = store_err_mdb_quiet(st, rc);
         return read_fail(a, blkno, flags, rc, "LMDB lookup failed", st);
     }
+    store_prefetch(st, &val);
     struct store_blk_hdr h;
     rc = store_blk_hdr_parse(val.mv_data, val.mv_size, &h, &why);
     if (!rc && !(h.flags & STORE_BLK_TOMBSTONE) && h.raw_len != a->block_size) {
@@ -153,11 +154,6 @@ int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_
         return read_fail(a, blkno, flags, rc, why, st);
     return 0;
 }
-
-/* LMDB 0.9's page header, which precedes an overflow value by 16 bytes
- * (STORE_OVERFLOW_HDR): the page number, 2 bytes of padding, the page flags, and for
- * an overflow page the number of pages in its run. Read, never written. */
-#define LMDB_P_OVERFLOW 0x04u
 
 /* The file offset of the payload of a data record whose value LMDB placed at `value`
  * (a pointer into its map), after checking that the value is an overflow value whose

@@ -28,18 +28,22 @@ int store_txn_fail(struct store_txn *tx, int rc)
     return rc;
 }
 
-/* Worst case of the new pages one LMDB write adds (STORE_WRITEMAP reservation): the
- * value's overflow run with its header page, copies of the leaf and branch pages on
- * the path (B-tree depth stays below 6 for any size the map can hold), a split, and
- * free-list room for as many pages freed. */
+/* STORE_WRITEMAP reservation (see store_reserve). LMDB takes new pages upward from the
+ * base commit's last page, and writes them through its map; the allocated part of the
+ * file is kept ahead of them: ahead of the frontier (a file offset known to be at or
+ * past LMDB's next new page) by the worst case of the writes since the frontier was
+ * last seen, plus RSV_FIXED. Each block record's overflow run shows where LMDB is (its
+ * page header), so the reservation follows the pages really used, however much the
+ * records were compressed, and what is reserved but unused stays small.
+ *
+ * RSV_OP_PAGES: worst case of the pages one LMDB write adds besides its value's run:
+ * copies of the leaf and branch pages on its path (depth stays below 6 for any map),
+ * a split, the overflow header page. */
 #define RSV_OP_PAGES 10u
-/* Reserved beyond the worst case, so that a stream of small writes allocates in
- * steps rather than at every operation: a quarter of the transaction's reservation,
- * at most RSV_STEP. */
-#define RSV_STEP (32u << 20)
-/* Reserved at begin besides the hint: the catalog, meta and change records, the
- * pruning of old change records, the free list saved at commit. */
-#define RSV_FIXED (1u << 20)
+/* Allocated beyond the need, so that small writes allocate in steps. */
+#define RSV_STEP (256u << 10)
+/* Always ahead: the catalog, meta and change records and their pruning at commit. */
+#define RSV_FIXED (256u << 10)
 
 int store_reserve(struct store *st, uint64_t from, uint64_t to)
 {
@@ -59,33 +63,38 @@ int store_reserve(struct store *st, uint64_t from, uint64_t to)
     if (rc == -EDQUOT || rc == -EFBIG)
         rc = -ENOSPC;
     if (rc)
-        return ba_error_set(rc, "%s: reserving %llu MiB of disk for the transaction: %s", st->path,
-                            (unsigned long long)((to - from + (1u << 20) - 1) >> 20),
+        return ba_error_set(rc, "%s: allocating disk for the transaction: %s", st->path,
                             rc == -ENOSPC ? "the filesystem is full" : ba_strerror(rc));
     return 0;
 }
 
-/* STORE_WRITEMAP: LMDB takes new pages upward from the base commit's last page and
- * writes them through its map; keep the allocated part of the file ahead of them. */
+/* Keep the reservation ahead of a write of vbytes (STORE_WRITEMAP). */
 static int txn_room(struct store_txn *tx, uint64_t vbytes)
 {
     struct store *st = tx->st;
     if (!(st->flags & STORE_WRITEMAP))
         return 0;
     uint64_t ps = st->psize;
-    tx->rsv_ops += ((vbytes + ps - 1) / ps + RSV_OP_PAGES) * ps;
-    uint64_t need =
-        tx->rsv_base + RSV_FIXED + (tx->rsv_ops > tx->rsv_hint ? tx->rsv_ops : tx->rsv_hint);
+    tx->rsv_slack += ((vbytes + ps - 1) / ps + RSV_OP_PAGES) * ps;
+    uint64_t need = tx->rsv_front + tx->rsv_slack + RSV_FIXED;
     if (need <= tx->rsv_end)
         return 0;
-    uint64_t step = (need - tx->rsv_base) / 4;
-    uint64_t to = need + (step < RSV_STEP ? step : RSV_STEP);
-    to = (to + ps - 1) / ps * ps;
+    uint64_t to = (need + RSV_STEP + ps - 1) / ps * ps;
     int rc = store_reserve(st, tx->rsv_end, to);
     if (rc)
         return store_txn_fail(tx, rc);
     tx->rsv_end = to;
     return 0;
+}
+
+/* LMDB put a record in the overflow run [pgno, pgno + pages): move the frontier. */
+static void txn_front(struct store_txn *tx, uint64_t pgno, uint32_t pages)
+{
+    uint64_t end = (pgno + pages) * tx->st->psize;
+    if (end >= tx->rsv_front) {
+        tx->rsv_front = end;
+        tx->rsv_slack = (uint64_t)RSV_OP_PAGES * tx->st->psize;
+    }
 }
 
 int store_txn_prep(struct store_txn *tx, uint64_t vbytes, const char *what)
@@ -210,6 +219,7 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
     struct store_txn *tx = ba_calloc(1, sizeof *tx);
     if (!tx)
         return ba_error_set(-ENOMEM, "no memory for a transaction");
+    tx->fd = -1;
     int rc = pthread_mutex_lock(&st->write_lock);
     if (rc) {
         free(tx);
@@ -252,13 +262,14 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
     tx->base = base;
     tx->seq = tx->last_seq + 1;
     if (st->flags & STORE_WRITEMAP) {
-        /* Reserve the hint's pages now, so that a full disk fails the begin. */
+        /* Reserve ahead now, so that a disk already full fails the begin. */
         MDB_envinfo ei;
         store_map_rdlock(st);
         mdb_env_info(st->env, &ei);
         store_map_unlock(st);
-        tx->rsv_base = tx->rsv_end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
-        tx->rsv_hint = bytes_hint + bytes_hint / 64;
+        tx->rsv_front = tx->rsv_end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
+        if (mdb_env_get_fd(st->env, &tx->fd))
+            tx->fd = -1;
         rc = txn_room(tx, 0);
         if (rc)
             goto fail;
@@ -360,6 +371,8 @@ int store_txn_commit(struct store_txn *tx, uint64_t *seq_out)
         return 0;
     }
     rc = commit_records(tx);
+    if (!rc) /* the free list LMDB saves: 8 bytes per page this transaction freed */
+        rc = txn_room(tx, tx->freed / st->psize * 8);
     if (rc) {
         store_txn_abort(tx);
         return rc;
@@ -464,6 +477,28 @@ static int blk_check(struct store_txn *tx, struct store_txn_arr *ta, uint64_t bl
     return 0;
 }
 
+/* STORE_WRITEMAP: the file offset of a value LMDB has just reserved in overflow pages
+ * of its writable map, read from the page header LMDB wrote in front of it (and the
+ * run's pages, for the reservation's frontier); -1 for a value inside a leaf page. */
+static int64_t reserved_value_off(struct store_txn *tx, const MDB_val *val)
+{
+    const struct store *st = tx->st;
+    if ((uintptr_t)val->mv_data % st->psize != STORE_OVERFLOW_HDR)
+        return -1;
+    const unsigned char *ph = (const unsigned char *)val->mv_data - STORE_OVERFLOW_HDR;
+    uint64_t pgno;
+    uint16_t pflags;
+    uint32_t pages;
+    memcpy(&pgno, ph, sizeof pgno);
+    memcpy(&pflags, ph + 10, sizeof pflags);
+    memcpy(&pages, ph + 12, sizeof pages);
+    if (!(pflags & LMDB_P_OVERFLOW) || pgno < 2 || pgno > (uint64_t)INT64_MAX / 4 / st->psize ||
+        (uint64_t)pages * st->psize < STORE_OVERFLOW_HDR + (uint64_t)val->mv_size)
+        return -1;
+    txn_front(tx, pgno, pages);
+    return (int64_t)(pgno * st->psize + STORE_OVERFLOW_HDR);
+}
+
 /* Put one encoded block (after blk_check). */
 static int blk_put(struct store_txn *tx, struct store_txn_arr *ta, uint64_t blkno,
                    struct store_enc *enc, const void *raw)
@@ -483,7 +518,17 @@ static int blk_put(struct store_txn *tx, struct store_txn_arr *ta, uint64_t blkn
     rc = store_txn_put(tx, st->dbi_blocks, &key, &val, MDB_RESERVE, "writing a block record");
     if (rc)
         return rc;
-    store_enc_fill(val.mv_data, enc, tx->seq);
+    rc = 1;
+    int64_t off = tx->fd >= 0 && !enc->zero ? reserved_value_off(tx, &val) : -1;
+    if (off >= 0) {
+        rc = store_enc_pwrite(tx->fd, (uint64_t)off, enc, tx->seq, st->psize);
+        if (rc < 0)
+            return store_txn_fail(
+                tx, ba_error_set(rc, "%s: writing a block record: %s", st->path, ba_strerror(rc)));
+    }
+    if (rc)
+        store_enc_fill(val.mv_data, enc, tx->seq);
+    tx->freed += old_len;
     if (old_len) {
         ta->a.stored_bytes -= ta->a.stored_bytes >= old_len ? old_len : ta->a.stored_bytes;
         if (ta->a.stored_blocks)
@@ -611,6 +656,7 @@ int store_txn_blocks_cut(struct store_txn *tx, const struct store_array *a, uint
             unsigned char kc[STORE_KEY_LEN];
             memcpy(kc, key.mv_data, STORE_KEY_LEN);
             MDB_val kv = {STORE_KEY_LEN, kc};
+            tx->freed += old_len;
             rc = mdb_cursor_put(cur, &kv, &tv, MDB_CURRENT);
             if (rc) {
                 rc = store_err_mdb(st, rc, "cutting blocks");

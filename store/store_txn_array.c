@@ -134,6 +134,7 @@ static int blocks_delete(struct store_txn *tx, uint64_t id)
     while (!rc) {
         if (key.mv_size != STORE_KEY_LEN || store_be64_get(key.mv_data) != id)
             break;
+        tx->freed += val.mv_size;
         int e = store_txn_prep(tx, 0, "dropping blocks");
         if (e) {
             mdb_cursor_close(cur);
