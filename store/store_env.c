@@ -706,7 +706,7 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
         MDB_envinfo ei;
         mdb_env_info(st->env, &ei);
         uint64_t end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
-        rc = store_reserve(st, end, end + (1u << 20));
+        rc = store_reserve(st, end, end + (256u << 10));
         if (rc)
             goto fail_reg;
     }
