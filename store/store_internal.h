@@ -274,7 +274,11 @@ struct store {
     int wlock_fd;            /* writer.lock (flock), -1 when read-only */
     int64_t lock_timeout_ms; /* < 0: wait forever */
     pthread_rwlock_t map_lock;
-    int grow_wanted;    /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
+    int grow_wanted; /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
+    /* LMDB's MVCC as happens-before edges (store_mvcc_publish / store_mvcc_observe): a
+     * commit publishes before mdb_txn_commit, a snapshot's end before its reader slot is
+     * freed; a snapshot's or write transaction's begin observes after mdb_txn_begin. */
+    uint64_t mvcc;
     uintptr_t map_base; /* LMDB's map as learnt by store_prefetch (0: not yet; atomic;
                            reset under map_lock held exclusively when the map moves) */
     int no_fallocate;   /* STORE_WRITEMAP on a file system without fallocate(2) (atomic) */
@@ -350,6 +354,24 @@ int store_err_mdb(struct store *st, int rc, const char *what);
 int store_err_mdb_quiet(struct store *st, int rc);
 
 void store_map_rdlock(struct store *st);
+/* LMDB's readers do not lock: a reader finds the newest commit through the meta page
+ * and its reader slot in lock.mdb, and a writer reuses only pages that no live reader
+ * can reach. With the writable map, the pages a commit wrote are plain memory stores
+ * that a later reader loads, and a page a finished reader read may be written again by
+ * a later writer; the ordering is LMDB's, through memory shared with other processes,
+ * and invisible to ThreadSanitizer. These two calls state it in C11 terms, one atomic
+ * read-modify-write or load each: publish after the last access (a writer's, before
+ * mdb_txn_commit; a reader's, before mdb_txn_abort), observe before the first (after
+ * mdb_txn_begin). */
+static inline void store_mvcc_publish(struct store *st)
+{
+    __atomic_fetch_add(&st->mvcc, 1, __ATOMIC_RELEASE);
+}
+static inline void store_mvcc_observe(struct store *st)
+{
+    (void)__atomic_load_n(&st->mvcc, __ATOMIC_ACQUIRE);
+}
+
 /* STORE_WRITEMAP opens LMDB with MDB_NORDAHEAD: the kernel's readahead on the map would
  * read (or zero) megabytes of the file ahead of every page a write transaction touches
  * for the first time. Readers ask instead for the file range of the record they are

@@ -47,10 +47,12 @@ int store_snap_begin(struct store *st, struct store_snap **out)
             return ba_error_set(BA_EFULL, "%s: all LMDB reader slots are in use", st->path);
         return store_err_mdb(st, rc, "beginning a snapshot");
     }
+    store_mvcc_observe(st);
     store_map_rdlock(st);
     rc = store_meta_u64(st, sn->txn, "seq", &sn->seq);
     store_map_unlock(st);
     if (rc) {
+        store_mvcc_publish(st);
         mdb_txn_abort(sn->txn);
         free(sn);
         return rc;
@@ -73,6 +75,7 @@ void store_snap_unref(struct store_snap *sn)
         return;
     if (__atomic_sub_fetch(&sn->refs, 1, __ATOMIC_ACQ_REL))
         return;
+    store_mvcc_publish(sn->st);
     mdb_txn_abort(sn->txn);
     pthread_mutex_destroy(&sn->lock);
     free(sn);

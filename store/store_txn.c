@@ -249,6 +249,7 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
         rc = store_err_mdb(st, rc, "beginning a write transaction");
         goto fail;
     }
+    store_mvcc_observe(st);
     rc = store_meta_u64(st, tx->txn, "seq", &tx->last_seq);
     if (!rc)
         rc = store_meta_u64(st, tx->txn, "next_id", &tx->next_id);
@@ -386,6 +387,7 @@ int store_txn_commit(struct store_txn *tx, uint64_t *seq_out)
         store_txn_abort(tx);
         return rc;
     }
+    store_mvcc_publish(st);
     rc = mdb_txn_commit(tx->txn);
     tx->txn = NULL; /* freed by LMDB whatever the outcome */
     if (rc == EIO && fs_full(st->path)) {
