@@ -364,6 +364,18 @@ static int db_init(struct store *st)
     int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
     if (rc)
         return store_err_mdb(st, rc, "beginning the creating transaction");
+    if (st->flags & STORE_WRITEMAP) {
+        /* Room for what this transaction writes through the map (see store_reserve;
+         * LMDB's write lock is held, so no other writer is at work past the end). */
+        MDB_envinfo ei;
+        mdb_env_info(st->env, &ei);
+        uint64_t end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
+        rc = store_reserve(st, end, end + (256u << 10));
+        if (rc) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+    }
     /* Re-check inside the write txn: another process may have created it meanwhile. */
     MDB_dbi main_dbi;
     MDB_stat ms;
@@ -701,15 +713,6 @@ int store_open(const char *path, const struct store_opts *o, struct store **out)
     st->psize = ms.ms_psize;
     int dead = 0;
     mdb_reader_check(st->env, &dead);
-    if (st->flags & STORE_WRITEMAP) {
-        /* Room for the records of a new database (db_init writes through the map). */
-        MDB_envinfo ei;
-        mdb_env_info(st->env, &ei);
-        uint64_t end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
-        rc = store_reserve(st, end, end + (256u << 10));
-        if (rc)
-            goto fail_reg;
-    }
     if (!(o->flags & STORE_RDONLY)) {
         char *lp = NULL;
         if (asprintf(&lp, "%s/writer.lock", path) < 0) {

@@ -279,9 +279,11 @@ struct store {
      * commit publishes before mdb_txn_commit, a snapshot's end before its reader slot is
      * freed; a snapshot's or write transaction's begin observes after mdb_txn_begin. */
     uint64_t mvcc;
+    /* STORE_WRITEMAP: data.mdb's blocks are allocated up to here (store_reserve wrote
+     * zeros), as long as the file is at least that long. Under write_lock. */
+    uint64_t rsv_done;
     uintptr_t map_base; /* LMDB's map as learnt by store_prefetch (0: not yet; atomic;
                            reset under map_lock held exclusively when the map moves) */
-    int no_fallocate;   /* STORE_WRITEMAP on a file system without fallocate(2) (atomic) */
 
     struct store_dpool dpool;
     struct store_workers workers;
@@ -339,10 +341,14 @@ struct store_txn {
  * store_reserve). Returns 0 or a code (the transaction is then dead). */
 int store_txn_prep(struct store_txn *tx, uint64_t vbytes, const char *what);
 
-/* STORE_WRITEMAP: allocate data.mdb's blocks in [from, to) (fallocate, no size change
- * inside the file, extends it past its end) so that LMDB's writes through its writable
- * map cannot meet a full disk (SIGBUS). Returns 0, -ENOSPC (also for EDQUOT), -errno.
- * A file system without fallocate(2) is remembered and skipped (0). */
+/* STORE_WRITEMAP: allocate data.mdb's blocks in [from, to) by writing zeros there, so
+ * that LMDB's writes through its writable map cannot meet a full disk (SIGBUS): the
+ * file system reserves room for written data at write(2) (delayed allocation), and
+ * fails that write instead. fallocate(2) would do it without the copy, but leaves
+ * unwritten extents whose conversion at every commit's writeback doubled the time of
+ * small commits on ext4. Only where no one can be: past the pages LMDB may have used
+ * in the current write transaction (whose LMDB lock the caller holds) and past the
+ * last commit. Returns 0, -ENOSPC (also for EDQUOT and EFBIG), -errno. */
 int store_reserve(struct store *st, uint64_t from, uint64_t to);
 
 /* ---- shared helpers (store_env.c) ------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -36,29 +37,39 @@ int store_txn_fail(struct store_txn *tx, int rc)
  * page header), so the reservation follows the pages really used, however much the
  * records were compressed, and what is reserved but unused stays small.
  *
+ * Invariant: rsv_end >= LMDB's next new page + RSV_FIXED. store_reserve() writes zeros
+ * only from rsv_end on, so it never touches a page of the transaction; an operation
+ * would have to take RSV_FIXED (64 pages) more than its worst case to reach them.
+ *
  * RSV_OP_PAGES: worst case of the pages one LMDB write adds besides its value's run:
- * copies of the leaf and branch pages on its path (depth stays below 6 for any map),
- * a split, the overflow header page. */
-#define RSV_OP_PAGES 10u
+ * copies of the leaf and branch pages on its path and a split at each level (depth
+ * stays below 6 for any map), a new root, the overflow run's rounding. */
+#define RSV_OP_PAGES 16u
 /* Allocated beyond the need, so that small writes allocate in steps. */
-#define RSV_STEP (256u << 10)
+#define RSV_STEP (64u << 10)
 /* Always ahead: the catalog, meta and change records and their pruning at commit. */
-#define RSV_FIXED (256u << 10)
+#define RSV_FIXED (128u << 10)
+
+/* Zeros for store_reserve(). */
+static unsigned char zero_rsv[1u << 16];
 
 int store_reserve(struct store *st, uint64_t from, uint64_t to)
 {
-    if (to <= from || __atomic_load_n(&st->no_fallocate, __ATOMIC_RELAXED))
+    if (to <= from)
         return 0;
     int fd;
-    int rc = mdb_env_get_fd(st->env, &fd);
-    if (rc)
+    if (mdb_env_get_fd(st->env, &fd))
         return ba_error_set(-EBADF, "%s: no data file descriptor", st->path);
-    rc = ba_inject(BA_INJ_STORE_RESERVE);
-    if (!rc && fallocate(fd, 0, (off_t)from, (off_t)(to - from)) != 0)
-        rc = -errno;
-    if (rc == -EOPNOTSUPP || rc == -ENOSYS) {
-        __atomic_store_n(&st->no_fallocate, 1, __ATOMIC_RELAXED);
-        return 0;
+    int rc = ba_inject(BA_INJ_STORE_RESERVE);
+    for (uint64_t at = from; !rc && at < to;) {
+        size_t n = to - at < sizeof zero_rsv ? (size_t)(to - at) : sizeof zero_rsv;
+        ssize_t w = pwrite(fd, zero_rsv, n, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = w < 0 ? -errno : -ENOSPC;
+        else
+            at += (uint64_t)w;
     }
     if (rc == -EDQUOT || rc == -EFBIG)
         rc = -ENOSPC;
@@ -83,7 +94,7 @@ static int txn_room(struct store_txn *tx, uint64_t vbytes)
     int rc = store_reserve(st, tx->rsv_end, to);
     if (rc)
         return store_txn_fail(tx, rc);
-    tx->rsv_end = to;
+    tx->rsv_end = st->rsv_done = to;
     return 0;
 }
 
@@ -271,6 +282,13 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
         tx->rsv_front = tx->rsv_end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
         if (mdb_env_get_fd(st->env, &tx->fd))
             tx->fd = -1;
+        /* What earlier transactions reserved is still allocated, unless the file was
+         * cut short meanwhile (LMDB sizes it as the map of whoever opens it). */
+        struct stat sb;
+        if (tx->fd < 0 || fstat(tx->fd, &sb) || (uint64_t)sb.st_size < st->rsv_done)
+            st->rsv_done = 0;
+        if (st->rsv_done > tx->rsv_end)
+            tx->rsv_end = st->rsv_done;
         rc = txn_room(tx, 0);
         if (rc)
             goto fail;
