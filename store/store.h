@@ -51,7 +51,7 @@ struct store_txn;
 #define STORE_CREATE 0x1u /* create the directory and an empty database if missing */
 #define STORE_RDONLY 0x2u /* read-only environment */
 #define STORE_NOSYNC 0x4u /* commits are not fdatasync'ed (MDB_NOSYNC) */
-/* MDB_WRITEMAP, with the disk reserved ahead of LMDB's writes (store_txn_begin; see
+/* MDB_WRITEMAP, with the disk allocated ahead of LMDB's writes (store_reserve; see
  * docs/format.md for the trade-off). Ignored with STORE_RDONLY. */
 #define STORE_WRITEMAP 0x8u
 
@@ -215,8 +215,9 @@ int store_changes(struct store_snap *sn, uint64_t since,
  * writer.lock in the database directory before LMDB's own write lock, so a writer
  * busy in another process is noticed without blocking inside LMDB: after
  * lock_timeout_ms the call fails with BA_EBUSY. With STORE_WRITEMAP the file's blocks
- * for bytes_hint (plus a margin) are allocated here, and further ahead before any
- * write that could pass them; a full disk fails the begin or that write with -ENOSPC.
+ * are allocated ahead of the pages LMDB may write through its map (here, and before
+ * any write that could pass them); a full disk fails the begin or that write with
+ * -ENOSPC.
  * Returns 0, BA_EREADONLY, BA_EFULL, BA_EBUSY, -ENOSPC, -errno. */
 int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct store_txn **out);
 

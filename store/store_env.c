@@ -153,6 +153,10 @@ void store_map_unlock(struct store *st)
 
 /* Records smaller than this are read with the page that holds their start. */
 #define PREFETCH_MIN (16u << 10)
+/* Sequential reads: a record starting at most PREFETCH_NEAR past the end of the last one
+ * asks for PREFETCH_AHEAD more (the kernel's readahead window on this machine). */
+#define PREFETCH_NEAR  (4u << 20)
+#define PREFETCH_AHEAD (8u << 20)
 
 void store_prefetch(struct store *st, const MDB_val *v)
 {
@@ -177,8 +181,23 @@ void store_prefetch(struct store *st, const MDB_val *v)
         return;
     }
     int fd;
-    if (p > base && mdb_env_get_fd(st->env, &fd) == 0)
-        posix_fadvise(fd, (off_t)(p - base), (off_t)v->mv_size, POSIX_FADV_WILLNEED);
+    if (p <= base || mdb_env_get_fd(st->env, &fd))
+        return;
+    /* A record that starts near where the last one ended is a sequential read: ask
+     * for PREFETCH_AHEAD more, as the kernel's readahead would, once per window. */
+    uint64_t off = p - base, end = off + v->mv_size;
+    uint64_t last = __atomic_exchange_n(&st->pf_last, end, __ATOMIC_RELAXED);
+    uint64_t done = __atomic_load_n(&st->pf_done, __ATOMIC_RELAXED);
+    uint64_t from = off, to = end;
+    if (off >= last && off - last <= PREFETCH_NEAR) {
+        if (done > from && done <= end + PREFETCH_AHEAD)
+            from = done;
+        to = end + PREFETCH_AHEAD;
+        if (from >= end && to - from < PREFETCH_AHEAD / 2)
+            return; /* most of the window is on its way already */
+        __atomic_store_n(&st->pf_done, to, __ATOMIC_RELAXED);
+    }
+    posix_fadvise(fd, (off_t)from, (off_t)(to - from), POSIX_FADV_WILLNEED);
 }
 
 static int map_set(struct store *st, uint64_t size)

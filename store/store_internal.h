@@ -274,7 +274,8 @@ struct store {
     int wlock_fd;            /* writer.lock (flock), -1 when read-only */
     int64_t lock_timeout_ms; /* < 0: wait forever */
     pthread_rwlock_t map_lock;
-    int grow_wanted; /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
+    int grow_wanted;  /* a txn hit MDB_MAP_FULL: grow at the next begin (atomic) */
+    int no_fallocate; /* no fallocate(2) here: store_reserve writes zeros (atomic) */
     /* LMDB's MVCC as happens-before edges (store_mvcc_publish / store_mvcc_observe): a
      * commit publishes before mdb_txn_commit, a snapshot's end before its reader slot is
      * freed; a snapshot's or write transaction's begin observes after mdb_txn_begin. */
@@ -282,7 +283,8 @@ struct store {
     /* STORE_WRITEMAP: data.mdb's blocks are allocated up to here (store_reserve wrote
      * zeros), as long as the file is at least that long. Under write_lock. */
     uint64_t rsv_done;
-    uintptr_t map_base; /* LMDB's map as learnt by store_prefetch (0: not yet; atomic;
+    uint64_t pf_last, pf_done; /* store_prefetch: end of the last record, of the window */
+    uintptr_t map_base;        /* LMDB's map as learnt by store_prefetch (0: not yet; atomic;
                            reset under map_lock held exclusively when the map moves) */
 
     struct store_dpool dpool;
@@ -341,14 +343,15 @@ struct store_txn {
  * store_reserve). Returns 0 or a code (the transaction is then dead). */
 int store_txn_prep(struct store_txn *tx, uint64_t vbytes, const char *what);
 
-/* STORE_WRITEMAP: allocate data.mdb's blocks in [from, to) by writing zeros there, so
- * that LMDB's writes through its writable map cannot meet a full disk (SIGBUS): the
- * file system reserves room for written data at write(2) (delayed allocation), and
- * fails that write instead. fallocate(2) would do it without the copy, but leaves
- * unwritten extents whose conversion at every commit's writeback doubled the time of
- * small commits on ext4. Only where no one can be: past the pages LMDB may have used
+/* STORE_WRITEMAP: allocate data.mdb's blocks in [from, to) (fallocate, mode 0: no data
+ * changes, no size change inside the file), so that LMDB's writes through its writable
+ * map cannot meet a full disk (SIGBUS). On a file system without fallocate(2) it
+ * writes zeros there instead (the file system reserves room for written data at
+ * write(2)), which is safe only where no one can be: past the pages LMDB may have used
  * in the current write transaction (whose LMDB lock the caller holds) and past the
- * last commit. Returns 0, -ENOSPC (also for EDQUOT and EFBIG), -errno. */
+ * last commit, as every caller ensures. Writing zeros everywhere was tried: it halved
+ * bulk write throughput (the zeros are written back before the data replace them).
+ * Returns 0, -ENOSPC (also for EDQUOT and EFBIG), -errno. */
 int store_reserve(struct store *st, uint64_t from, uint64_t to);
 
 /* ---- shared helpers (store_env.c) ------------------------------------------------- */

@@ -50,8 +50,22 @@ int store_txn_fail(struct store_txn *tx, int rc)
 /* Always ahead: the catalog, meta and change records and their pruning at commit. */
 #define RSV_FIXED (128u << 10)
 
-/* Zeros for store_reserve(). */
+/* Zeros for store_reserve() where fallocate() is not supported. */
 static unsigned char zero_rsv[1u << 16];
+
+static int reserve_zeros(int fd, uint64_t from, uint64_t to)
+{
+    for (uint64_t at = from; at < to;) {
+        size_t n = to - at < sizeof zero_rsv ? (size_t)(to - at) : sizeof zero_rsv;
+        ssize_t w = pwrite(fd, zero_rsv, n, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -ENOSPC;
+        at += (uint64_t)w;
+    }
+    return 0;
+}
 
 int store_reserve(struct store *st, uint64_t from, uint64_t to)
 {
@@ -61,16 +75,16 @@ int store_reserve(struct store *st, uint64_t from, uint64_t to)
     if (mdb_env_get_fd(st->env, &fd))
         return ba_error_set(-EBADF, "%s: no data file descriptor", st->path);
     int rc = ba_inject(BA_INJ_STORE_RESERVE);
-    for (uint64_t at = from; !rc && at < to;) {
-        size_t n = to - at < sizeof zero_rsv ? (size_t)(to - at) : sizeof zero_rsv;
-        ssize_t w = pwrite(fd, zero_rsv, n, (off_t)at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            rc = w < 0 ? -errno : -ENOSPC;
-        else
-            at += (uint64_t)w;
+    if (!rc && !__atomic_load_n(&st->no_fallocate, __ATOMIC_RELAXED) &&
+        fallocate(fd, 0, (off_t)from, (off_t)(to - from)) != 0) {
+        rc = -errno;
+        if (rc == -EOPNOTSUPP || rc == -ENOSYS) {
+            __atomic_store_n(&st->no_fallocate, 1, __ATOMIC_RELAXED);
+            rc = 0;
+        }
     }
+    if (!rc && __atomic_load_n(&st->no_fallocate, __ATOMIC_RELAXED))
+        rc = reserve_zeros(fd, from, to);
     if (rc == -EDQUOT || rc == -EFBIG)
         rc = -ENOSPC;
     if (rc)
