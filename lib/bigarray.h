@@ -260,8 +260,8 @@ typedef struct ba_array ba_array;
  * pages of a commit in place through a writable shared map: the kernel writes them
  * back and may evict them at any time, so a transaction may be far bigger than RAM,
  * and uncompressed writes skip a copy. Before a write transaction touches a page the
- * store allocates the file's blocks for it (it writes zeros there), so a full disk
- * fails the commit with -ENOSPC rather than a SIGBUS. With this flag a stray write through a
+ * store allocates the file's blocks for it (fallocate), so a full disk fails the
+ * commit with -ENOSPC rather than a SIGBUS. With this flag a stray write through a
  * wild pointer into the map faults instead of changing committed data, but LMDB keeps
  * every page a commit writes in malloc'd memory until it ends: a transaction's blocks
  * (after compression) must then fit in RAM. See docs/format.md, "The writable map". */
