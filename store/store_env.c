@@ -167,14 +167,9 @@ void store_prefetch(struct store *st, const MDB_val *v)
     if (!base) {
         /* Learn where the map is from this record's overflow page, whose header starts
          * with its page number (this reads that one page). */
-        if (p % st->psize != STORE_OVERFLOW_HDR)
-            return;
-        const unsigned char *ph = (const unsigned char *)(p - STORE_OVERFLOW_HDR);
         uint64_t pgno;
-        uint16_t pflags;
-        memcpy(&pgno, ph, sizeof pgno);
-        memcpy(&pflags, ph + 10, sizeof pflags);
-        if (!(pflags & LMDB_P_OVERFLOW) || pgno < 2 || pgno > (p - STORE_OVERFLOW_HDR) / st->psize)
+        uint32_t pages;
+        if (store_overflow_run(st, v, &pgno, &pages) || pgno > (p - STORE_OVERFLOW_HDR) / st->psize)
             return;
         base = p - STORE_OVERFLOW_HDR - (uintptr_t)pgno * st->psize;
         __atomic_store_n(&st->map_base, base, __ATOMIC_RELAXED);

@@ -32,6 +32,7 @@
 #ifndef BA_STORE_INTERNAL_H
 #define BA_STORE_INTERNAL_H
 
+#include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -60,7 +61,8 @@
 /* LMDB 0.9's page header, which precedes an overflow value by 16 bytes
  * (STORE_OVERFLOW_HDR): the page number, 2 bytes of padding, the page flags, and for
  * an overflow page the number of pages in its run. Read, never written. */
-#define LMDB_P_OVERFLOW         0x04u
+#define LMDB_P_OVERFLOW 0x04u
+
 #define STORE_ALIGN_MIN         STORE_LOCATE_MIN /* raw payloads of blocks >= this start on a page */
 #define STORE_SHUFFLE_CHUNK     (64u << 10)      /* shuffle works in independent chunks of this */
 #define STORE_SHUFFLE_MAXSTRIDE 256u             /* larger items are stored unshuffled */
@@ -167,6 +169,8 @@ int store_block_encode(struct store_cctx *c, const struct store_array *a, const 
 /* Choose payload offset and value length: page-aligned raw payloads for big blocks,
  * size classes for compressed ones, falling back to raw where that is not bigger. */
 void store_enc_layout(struct store_enc *enc, const void *raw, unsigned psize, unsigned class_steps);
+/* 64 KiB of zeros: padding written with pwritev, disk reserved by writing. */
+extern const unsigned char store_zeros[1u << 16];
 /* Fill a reserved value of enc->value_len bytes: header, zero padding, payload. */
 void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t seq);
 /* The same written with pwritev() at file offset off of data.mdb (STORE_WRITEMAP: the
@@ -280,8 +284,9 @@ struct store {
      * commit publishes before mdb_txn_commit, a snapshot's end before its reader slot is
      * freed; a snapshot's or write transaction's begin observes after mdb_txn_begin. */
     uint64_t mvcc;
-    /* STORE_WRITEMAP: data.mdb's blocks are allocated up to here (store_reserve wrote
-     * zeros), as long as the file is at least that long. Under write_lock. */
+    /* STORE_WRITEMAP: data.mdb's blocks are allocated up to here (store_reserve), as
+     * long as the file is at least that long; a write transaction's reservation moves
+     * it forward (see store_txn.c). Under write_lock. */
     uint64_t rsv_done;
     uint64_t pf_last, pf_done; /* store_prefetch: end of the last record, of the window */
     uintptr_t map_base;        /* LMDB's map as learnt by store_prefetch (0: not yet; atomic;
@@ -332,7 +337,6 @@ struct store_txn {
     /* STORE_WRITEMAP: the disk reserved ahead of LMDB's page allocation (store_txn_prep). */
     uint64_t rsv_front; /* file offset at or past LMDB's next new page, as last seen */
     uint64_t rsv_slack; /* worst-case bytes of new pages written since */
-    uint64_t rsv_end;   /* file offset up to which blocks are allocated */
     uint64_t freed;     /* bytes of records replaced or deleted (free-list room at commit) */
     int fd; /* STORE_WRITEMAP: data.mdb, where block records are written (pwrite); else -1 */
 };
@@ -429,5 +433,26 @@ int store_txn_put(struct store_txn *tx, MDB_dbi dbi, MDB_val *key, MDB_val *val,
 int store_txn_del(struct store_txn *tx, MDB_dbi dbi, MDB_val *key, const char *what);
 int store_txn_fail(struct store_txn *tx, int rc);
 int store_txn_note_block(struct store_txn *tx, uint64_t id, uint64_t blkno);
+
+/* The overflow run LMDB placed the value `val` in (a pointer into its map), read from
+ * the page header in front of it: the run's first page number and its length in pages.
+ * Returns 0, -EAGAIN (not in an overflow run: the value lies inside a leaf page), or
+ * BA_ECORRUPT (the header is damaged: not an overflow page, a page number out of range,
+ * a run shorter than the value). Reads that one page; allocates nothing. */
+static inline int store_overflow_run(const struct store *st, const MDB_val *val, uint64_t *pgno,
+                                     uint32_t *pages)
+{
+    if ((uintptr_t)val->mv_data % st->psize != STORE_OVERFLOW_HDR)
+        return -EAGAIN;
+    const unsigned char *ph = (const unsigned char *)val->mv_data - STORE_OVERFLOW_HDR;
+    uint16_t pflags;
+    memcpy(pgno, ph, sizeof *pgno);
+    memcpy(&pflags, ph + 10, sizeof pflags);
+    memcpy(pages, ph + 12, sizeof *pages);
+    if (!(pflags & LMDB_P_OVERFLOW) || *pgno < 2 || *pgno > (uint64_t)INT64_MAX / 2 / st->psize ||
+        (uint64_t)*pages * st->psize < STORE_OVERFLOW_HDR + (uint64_t)val->mv_size)
+        return BA_ECORRUPT;
+    return 0;
+}
 
 #endif /* BA_STORE_INTERNAL_H */

@@ -400,9 +400,11 @@ void store_enc_layout(struct store_enc *enc, const void *raw, unsigned psize, un
     enc->value_len = v;
 }
 
-void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t seq)
+/* The header of the record store_enc_fill() and store_enc_pwrite() write (checksum of a
+ * raw payload: filled in by the caller). */
+static struct store_blk_hdr enc_hdr(const struct store_enc *enc, uint64_t seq)
 {
-    struct store_blk_hdr h = {
+    return (struct store_blk_hdr){
         .format = STORE_BLK_FORMAT,
         .codec = enc->codec,
         .filters = enc->filters,
@@ -414,6 +416,11 @@ void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t se
         .checksum = enc->checksum,
         .stride = enc->stride,
     };
+}
+
+void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t seq)
+{
+    struct store_blk_hdr h = enc_hdr(enc, seq);
     if (!enc->zero) {
         memset(dst + STORE_BLK_HDR, 0, enc->payload_off - STORE_BLK_HDR);
         if (enc->codec == STORE_CODEC_NONE)
@@ -426,8 +433,7 @@ void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t se
     store_blk_hdr_write(dst, &h);
 }
 
-/* Zeros for the padding store_enc_pwrite() writes. */
-static unsigned char zero_pad[1u << 16];
+const unsigned char store_zeros[1u << 16];
 
 /* pwritev() all of iov[0..n), resuming after short writes. Returns 0 or -errno. */
 static int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
@@ -461,42 +467,31 @@ int store_enc_pwrite(int fd, uint64_t off, const struct store_enc *enc, uint64_t
     unsigned char head[16384];
     if (enc->zero || enc->payload_off > sizeof head)
         return 1;
-    struct store_blk_hdr h = {
-        .format = STORE_BLK_FORMAT,
-        .codec = enc->codec,
-        .filters = enc->filters,
-        .payload_off = enc->payload_off,
-        .stored_len = enc->stored_len,
-        .raw_len = enc->raw_len,
-        .seq = seq,
-        .checksum =
-            enc->codec == STORE_CODEC_NONE ? store_hash(enc->payload, enc->raw_len) : enc->checksum,
-        .stride = enc->stride,
-    };
+    struct store_blk_hdr h = enc_hdr(enc, seq);
+    if (enc->codec == STORE_CODEC_NONE)
+        h.checksum = store_hash(enc->payload, enc->raw_len);
     memset(head + STORE_BLK_HDR, 0, enc->payload_off - STORE_BLK_HDR);
     store_blk_hdr_write(head, &h);
-    /* Zeros up to the value's end and on to its last page's end, so that the kernel
-     * never reads a page it is about to overwrite (the overflow run is the value's). */
-    uint64_t end = off + enc->value_len;
-    uint64_t pad = enc->value_len - ((uint64_t)enc->payload_off + enc->stored_len) +
-                   ((end + psize - 1) / psize * psize - end);
+    /* Zeros from the payload's end to the value's end and on to its last page's end, so
+     * that the kernel never reads a page it is about to overwrite (the overflow run is
+     * the value's): as many as fit in the first pwritev(), the rest after it. */
+    uint64_t at = off + enc->payload_off + enc->stored_len;
+    uint64_t end = (off + enc->value_len + psize - 1) / psize * psize;
     struct iovec iov[2 + 16];
     int n = 0;
     iov[n++] = (struct iovec){head, enc->payload_off};
     iov[n++] = (struct iovec){(void *)(uintptr_t)enc->payload, enc->stored_len};
-    for (; pad && n < (int)(sizeof iov / sizeof iov[0]); n++) {
-        size_t take = pad < sizeof zero_pad ? (size_t)pad : sizeof zero_pad;
-        iov[n] = (struct iovec){zero_pad, take};
-        pad -= take;
+    for (; at < end && n < (int)(sizeof iov / sizeof iov[0]); n++) {
+        size_t take = end - at < sizeof store_zeros ? (size_t)(end - at) : sizeof store_zeros;
+        iov[n] = (struct iovec){(void *)(uintptr_t)store_zeros, take};
+        at += take;
     }
     int rc = pwritev_all(fd, iov, n, off);
-    uint64_t at = end + ((end + psize - 1) / psize * psize - end) - pad;
-    while (!rc && pad) {
-        size_t take = pad < sizeof zero_pad ? (size_t)pad : sizeof zero_pad;
-        struct iovec z = {zero_pad, take};
+    while (!rc && at < end) {
+        size_t take = end - at < sizeof store_zeros ? (size_t)(end - at) : sizeof store_zeros;
+        struct iovec z = {(void *)(uintptr_t)store_zeros, take};
         rc = pwritev_all(fd, &z, 1, at);
         at += take;
-        pad -= take;
     }
     return rc;
 }

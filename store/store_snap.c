@@ -166,20 +166,15 @@ static int overflow_payload_off(const struct store *st, const MDB_val *val, uint
                                 uint64_t len, uint64_t *off, const char **why)
 {
     uintptr_t v = (uintptr_t)val->mv_data;
-    if (v % st->psize != STORE_OVERFLOW_HDR || (v + payload_off) % st->psize)
+    if ((v + payload_off) % st->psize)
         return -EAGAIN;
-    const unsigned char *ph = (const unsigned char *)val->mv_data - STORE_OVERFLOW_HDR;
     uint64_t pgno;
-    uint16_t pflags;
     uint32_t pages;
-    memcpy(&pgno, ph, sizeof pgno);
-    memcpy(&pflags, ph + 10, sizeof pflags);
-    memcpy(&pages, ph + 12, sizeof pages);
-    if (!(pflags & LMDB_P_OVERFLOW) || pgno < 2 || pgno > (UINT64_MAX / 2) / st->psize ||
-        (uint64_t)pages * st->psize < STORE_OVERFLOW_HDR + (uint64_t)val->mv_size) {
+    int rc = store_overflow_run(st, val, &pgno, &pages);
+    if (rc == BA_ECORRUPT)
         *why = "overflow page header is damaged";
-        return BA_ECORRUPT;
-    }
+    if (rc)
+        return rc;
     uint64_t o = pgno * st->psize + STORE_OVERFLOW_HDR + payload_off;
     if (o % st->psize || o + len > (pgno + pages) * st->psize) {
         *why = "overflow page header is damaged";

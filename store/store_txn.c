@@ -37,8 +37,8 @@ int store_txn_fail(struct store_txn *tx, int rc)
  * page header), so the reservation follows the pages really used, however much the
  * records were compressed, and what is reserved but unused stays small.
  *
- * Invariant: rsv_end >= LMDB's next new page + RSV_FIXED. store_reserve() writes zeros
- * only from rsv_end on, so it never touches a page of the transaction; an operation
+ * Invariant: st->rsv_done >= LMDB's next new page + RSV_FIXED. store_reserve() writes
+ * zeros only from rsv_done on, so it never touches a page of the transaction; an operation
  * would have to take RSV_FIXED (64 pages) more than its worst case to reach them.
  *
  * RSV_OP_PAGES: worst case of the pages one LMDB write adds besides its value's run:
@@ -50,14 +50,11 @@ int store_txn_fail(struct store_txn *tx, int rc)
 /* Always ahead: the catalog, meta and change records and their pruning at commit. */
 #define RSV_FIXED (128u << 10)
 
-/* Zeros for store_reserve() where fallocate() is not supported. */
-static unsigned char zero_rsv[1u << 16];
-
 static int reserve_zeros(int fd, uint64_t from, uint64_t to)
 {
     for (uint64_t at = from; at < to;) {
-        size_t n = to - at < sizeof zero_rsv ? (size_t)(to - at) : sizeof zero_rsv;
-        ssize_t w = pwrite(fd, zero_rsv, n, (off_t)at);
+        size_t n = to - at < sizeof store_zeros ? (size_t)(to - at) : sizeof store_zeros;
+        ssize_t w = pwrite(fd, store_zeros, n, (off_t)at);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -102,13 +99,13 @@ static int txn_room(struct store_txn *tx, uint64_t vbytes)
     uint64_t ps = st->psize;
     tx->rsv_slack += ((vbytes + ps - 1) / ps + RSV_OP_PAGES) * ps;
     uint64_t need = tx->rsv_front + tx->rsv_slack + RSV_FIXED;
-    if (need <= tx->rsv_end)
+    if (need <= st->rsv_done)
         return 0;
     uint64_t to = (need + RSV_STEP + ps - 1) / ps * ps;
-    int rc = store_reserve(st, tx->rsv_end, to);
+    int rc = store_reserve(st, st->rsv_done, to);
     if (rc)
         return store_txn_fail(tx, rc);
-    tx->rsv_end = st->rsv_done = to;
+    st->rsv_done = to;
     return 0;
 }
 
@@ -293,7 +290,7 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
         store_map_rdlock(st);
         mdb_env_info(st->env, &ei);
         store_map_unlock(st);
-        tx->rsv_front = tx->rsv_end = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
+        tx->rsv_front = ((uint64_t)ei.me_last_pgno + 1) * st->psize;
         if (mdb_env_get_fd(st->env, &tx->fd))
             tx->fd = -1;
         /* What earlier transactions reserved is still allocated, unless the file was
@@ -301,8 +298,8 @@ int store_txn_begin(struct store *st, uint64_t base, uint64_t bytes_hint, struct
         struct stat sb;
         if (tx->fd < 0 || fstat(tx->fd, &sb) || (uint64_t)sb.st_size < st->rsv_done)
             st->rsv_done = 0;
-        if (st->rsv_done > tx->rsv_end)
-            tx->rsv_end = st->rsv_done;
+        if (st->rsv_done < tx->rsv_front) /* committed pages are allocated */
+            st->rsv_done = tx->rsv_front;
         rc = txn_room(tx, 0);
         if (rc)
             goto fail;
@@ -516,21 +513,12 @@ static int blk_check(struct store_txn *tx, struct store_txn_arr *ta, uint64_t bl
  * run's pages, for the reservation's frontier); -1 for a value inside a leaf page. */
 static int64_t reserved_value_off(struct store_txn *tx, const MDB_val *val)
 {
-    const struct store *st = tx->st;
-    if ((uintptr_t)val->mv_data % st->psize != STORE_OVERFLOW_HDR)
-        return -1;
-    const unsigned char *ph = (const unsigned char *)val->mv_data - STORE_OVERFLOW_HDR;
     uint64_t pgno;
-    uint16_t pflags;
     uint32_t pages;
-    memcpy(&pgno, ph, sizeof pgno);
-    memcpy(&pflags, ph + 10, sizeof pflags);
-    memcpy(&pages, ph + 12, sizeof pages);
-    if (!(pflags & LMDB_P_OVERFLOW) || pgno < 2 || pgno > (uint64_t)INT64_MAX / 4 / st->psize ||
-        (uint64_t)pages * st->psize < STORE_OVERFLOW_HDR + (uint64_t)val->mv_size)
+    if (store_overflow_run(tx->st, val, &pgno, &pages))
         return -1;
     txn_front(tx, pgno, pages);
-    return (int64_t)(pgno * st->psize + STORE_OVERFLOW_HDR);
+    return (int64_t)(pgno * tx->st->psize + STORE_OVERFLOW_HDR);
 }
 
 /* Put one encoded block (after blk_check). */
