@@ -57,18 +57,24 @@ static ba_array *open_array(ba_session *s, const char *name)
 }
 
 /* A database holding u1 array "a" of nblocks blocks filled with 1. */
+/* Create u1 array `name` of nblocks blocks of val in db, committed. */
+static void create_filled(ba_db *db, const char *name, int64_t nblocks, uint8_t val)
+{
+    ba_session *s;
+    TL_OK(ba_session_begin(db, &s));
+    int64_t n = nblocks * BS;
+    ba_array *a = tl_create(s, name, "u1", 'C', BS, 1, &n);
+    write_blocks(a, 0, nblocks, val);
+    TL_OK(ba_session_commit(s));
+    ba_array_close(a);
+    ba_session_end(s);
+}
+
 static void setup_db(struct tl_db *t, const char *tag, int backend, int64_t nblocks,
                      uint64_t ram_limit)
 {
     tl_db_open(t, tag, backend, ram_limit);
-    ba_session *s;
-    TL_OK(ba_session_begin(t->db, &s));
-    int64_t n = nblocks * BS;
-    ba_array *a = tl_create(s, "a", "u1", 'C', BS, 1, &n);
-    write_blocks(a, 0, nblocks, 1);
-    TL_OK(ba_session_commit(s));
-    ba_array_close(a);
-    ba_session_end(s);
+    create_filled(t->db, "a", nblocks, 1);
 }
 
 /* ---- isolation -------------------------------------------------------------------------- */
@@ -522,13 +528,9 @@ static const struct {
 static ba_session *inject_setup(struct tl_db *t, int backend)
 {
     setup_db(t, "txn-inject", backend, 8, 0);
+    create_filled(t->db, "b", 8, 1);
     ba_session *s;
     TL_OK(ba_session_begin(t->db, &s));
-    int64_t n = 8 * BS;
-    ba_array *b = tl_create(s, "b", "u1", 'C', BS, 1, &n);
-    write_blocks(b, 0, 8, 1);
-    TL_OK(ba_session_commit(s));
-    ba_array_close(b);
     make_changes(s);
     return s;
 }
@@ -1054,14 +1056,7 @@ START_TEST(test_writemap_modes_share_a_database)
     struct tl_db u = {.dir = tu_mkdtemp("txn-wm2"), .backend = t.backend};
     u.path = tu_path(u.dir, "db");
     tl_db_reopen(&u, BA_DB_CREATE | BA_DB_NOSYNC | BA_DB_NOWRITEMAP, 64ull << 20);
-    ba_session *s;
-    TL_OK(ba_session_begin(u.db, &s));
-    int64_t n = 8 * BS;
-    ba_array *a = tl_create(s, "a", "u1", 'C', BS, 1, &n);
-    write_blocks(a, 0, 8, 9);
-    TL_OK(ba_session_commit(s));
-    ba_array_close(a);
-    ba_session_end(s);
+    create_filled(u.db, "a", 8, 9);
     ck_assert_uint_lt(data_file_size(u.path), 16u << 20);
     tl_db_close(&u);
     tl_db_close(&t);
