@@ -204,30 +204,23 @@ static int blk_cmp(const void *a, const void *b)
     return x->blkno < y->blkno ? -1 : x->blkno > y->blkno;
 }
 
-long index_collect(const struct pager_file *f, uint64_t first, uint64_t n,
-                   struct pager_block ***out)
+long index_collect(const struct pager_file *f, int (*keep)(const struct pager_block *b),
+                   uint64_t max, struct pager_block ***out)
 {
-    uint64_t end = (n > UINT64_MAX - first) ? UINT64_MAX : first + n;
     *out = NULL;
-    if (!f->nblocks)
+    if (!f->nblocks || !max)
         return 0;
-    struct pager_block **arr = ba_malloc(f->nblocks * sizeof *arr);
+    if (max > f->nblocks)
+        max = f->nblocks;
+    struct pager_block **arr = ba_malloc(max * sizeof *arr);
     if (!arr)
         return -ENOMEM;
     long k = 0;
-    if (n <= f->nblocks) {
-        for (uint64_t i = first; i < end; i++) {
-            struct pager_block *b = index_get(f, i);
-            if (b)
+    for (uint64_t i = 0; i < f->nbuckets; i++)
+        for (struct pager_block *b = f->buckets[i]; b; b = b->hnext)
+            if (keep(b) && (uint64_t)k < max)
                 arr[k++] = b;
-        }
-    } else {
-        for (uint64_t i = 0; i < f->nbuckets; i++)
-            for (struct pager_block *b = f->buckets[i]; b; b = b->hnext)
-                if (b->blkno >= first && b->blkno < end)
-                    arr[k++] = b;
-        qsort(arr, (size_t)k, sizeof *arr, blk_cmp);
-    }
+    qsort(arr, (size_t)k, sizeof *arr, blk_cmp);
     *out = arr;
     return k;
 }

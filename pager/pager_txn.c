@@ -87,16 +87,12 @@ int pager_writeout_begin(struct pager_file *pf, struct pager_writeout **out)
         rc = ba_error_set(BA_EINVAL, "pager_writeout_begin: a writeout of this file is open");
         goto out;
     }
-    struct pager_block **all;
-    long k = index_collect(pf, 0, UINT64_MAX, &all);
+    long k = index_collect(pf, is_dirty, pf->ndirty, &wo->blocks);
     if (k < 0) {
         rc = ba_error_set((int)k, "pager_writeout_begin: out of memory");
         goto out;
     }
-    wo->blocks = all;
-    for (long i = 0; i < k; i++)
-        if (is_dirty(all[i]))
-            wo->blocks[wo->n++] = all[i];
+    wo->n = (size_t)k;
     wo->gen = ba_calloc(wo->n ? wo->n : 1, sizeof *wo->gen);
     if (!wo->gen) {
         rc = ba_error_set(-ENOMEM, "pager_writeout_begin: out of memory");
