@@ -4,13 +4,15 @@
  *
  *   bench_store throughput [--dir D] [--total MiB] [--batch MiB] [--reps N]
  *       Write + durable commit, and warm read, of 2 MiB blocks through store/ (codec
- *       none, default and MDB_WRITEMAP; zstd-1 on compressible data), next to a bare
+ *       none with LMDB's map read-only and writable, zstd-1 writable, as the library
+ *       opens it, on compressible data), next to a bare
  *       LMDB C loop doing the same puts/gets and commits, and (uncompressed writes) a
  *       plain mmap + memcpy + msync loop over a raw file, the numpy.memmap stand-in.
- *   bench_store steady [--quick] [--commits N] [--dir D] [--classes K]
+ *   bench_store steady [--quick] [--commits N] [--dir D] [--classes K] [--rdmap]
  *       5,000 durable commits, each rewriting a random 1% of the blocks of a 1 GiB
- *       zstd-1 array whose blocks compress to varying sizes: data file size against
- *       the live data, and commit time of the last 500 commits against the first 500.
+ *       zstd-1 array whose blocks compress to varying sizes: bytes the data file takes
+ *       on disk against the live data, and commit time of the last 500 commits against
+ *       the first 500. LMDB's map is writable, as the library opens it, unless --rdmap.
  *
  * Fixed seeds; several repetitions; one result line per figure with the median (and
  * min..max). Data generation is never timed. Throughput runs use a fresh database and a
@@ -460,12 +462,12 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
         NF
     };
     static const char *const names[NF] = {
-        [W_ST] = "write none store/ (default)",
-        [W_STWM] = "write none store/ (WRITEMAP)",
+        [W_ST] = "write none store/ (read-only map)",
+        [W_STWM] = "write none store/ (WRITEMAP, lib default)",
         [W_BARE] = "write none bare LMDB",
         [W_BAREWM] = "write none bare LMDB (WRITEMAP)",
         [W_MMAP] = "write mmap+memcpy+msync",
-        [W_STZ] = "write zstd-1 store/ (workers)",
+        [W_STZ] = "write zstd-1 store/ (WRITEMAP, workers)",
         [W_BAREZ] = "write zstd-1 bare LMDB (1 thread)",
         [R_ST] = "read none store/ (+XXH3 verify)",
         [R_BARE] = "read none bare LMDB (memcpy)",
@@ -484,7 +486,7 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
         [W_BARE] = {JOB_BARE_WRITE, 0, 0, 0},
         [W_BAREWM] = {JOB_BARE_WRITE, MDB_WRITEMAP, 0, 0},
         [W_MMAP] = {JOB_MMAP_WRITE, 0, 0, 0},
-        [W_STZ] = {JOB_STORE_WRITE, 0, STORE_CODEC_ZSTD, 0},
+        [W_STZ] = {JOB_STORE_WRITE, STORE_WRITEMAP, STORE_CODEC_ZSTD, 0},
         [W_BAREZ] = {JOB_BARE_WRITE, 0, 1, 0},
         [R_ST] = {JOB_STORE_READ, 0, 0, 0},
         [R_BARE] = {JOB_BARE_READ, 0, 0, 0},
@@ -526,9 +528,9 @@ static int throughput(const char *dir, uint64_t total_mib, uint64_t batch_mib, i
         const char *what;
         int a, b;
     } rat[] = {
-        {"write none store/ / bare LMDB", W_ST, W_BARE},
+        {"write none store/ rdmap / bare LMDB", W_ST, W_BARE},
         {"write none store/ WRITEMAP / bare WRITEMAP", W_STWM, W_BAREWM},
-        {"write none store/ / mmap+msync", W_ST, W_MMAP},
+        {"write none store/ rdmap / mmap+msync", W_ST, W_MMAP},
         {"write none store/ WRITEMAP / mmap+msync", W_STWM, W_MMAP},
         {"write zstd-1 store/ / bare LMDB", W_STZ, W_BAREZ},
         {"read none store/ / bare LMDB", R_ST, R_BARE},
@@ -564,12 +566,14 @@ static void fill_varying(unsigned char *buf, uint64_t *seed)
         p[i] = splitmix(seed) & mask;
 }
 
+/* Bytes data.mdb takes on disk: with the writable map the file is sparse, as long as the
+ * map, so its length says nothing. */
 static uint64_t file_size(const char *dir)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     struct stat sb;
-    return stat(path, &sb) ? 0 : (uint64_t)sb.st_size;
+    return stat(path, &sb) ? 0 : (uint64_t)sb.st_blocks * 512u;
 }
 
 static double mean(const double *v, int n)
@@ -580,13 +584,13 @@ static double mean(const double *v, int n)
     return s / n;
 }
 
-static int steady(const char *dir, int commits, int window)
+static int steady(const char *dir, int commits, int window, unsigned flags)
 {
     const uint64_t nblk = 512; /* 1 GiB of 2 MiB blocks */
     char d[3900];
     snprintf(d, sizeof d, "%s/steady", dir);
     rmtree(d);
-    struct store *st = st_open(d, 0);
+    struct store *st = st_open(d, flags);
     struct store_array a = st_array(st, "a", STORE_CODEC_ZSTD, nblk);
     uint64_t seed = 42;
     enum { MAXW = 8 };
@@ -613,8 +617,9 @@ static int steady(const char *dir, int commits, int window)
             die("initial write", rc);
     }
     printf("# steady: 1 GiB zstd-1 array (512 x 2 MiB), %d durable commits each rewriting a "
-           "random 1%% of the blocks; size classes per doubling: %s\n",
-           commits, getenv("BIGARRAY_STORE_CLASSES") ? getenv("BIGARRAY_STORE_CLASSES") : "8");
+           "random 1%% of the blocks; size classes per doubling: %s; LMDB's map %s\n",
+           commits, getenv("BIGARRAY_STORE_CLASSES") ? getenv("BIGARRAY_STORE_CLASSES") : "8",
+           flags & STORE_WRITEMAP ? "writable (the library's default)" : "read-only");
     double *t = malloc((size_t)commits * sizeof *t);
     uint64_t rnd = 7;
     for (int c = 0; c < commits; c++) {
@@ -702,6 +707,7 @@ int main(int argc, char **argv)
     const char *dir = "/var/tmp/bench_store";
     uint64_t total = 1024, batch = 256;
     int reps = 5, commits = 5000, quick = 0, only = -1;
+    unsigned steady_flags = STORE_WRITEMAP;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
@@ -719,9 +725,12 @@ int main(int argc, char **argv)
             only = atoi(argv[++i]); /* one figure (by its index), for profiling */
         else if (!strcmp(argv[i], "--quick"))
             quick = 1;
+        else if (!strcmp(argv[i], "--rdmap"))
+            steady_flags = 0; /* LMDB's map read-only, as with BA_DB_NOWRITEMAP */
         else {
             fprintf(stderr, "usage: bench_store throughput|steady [--dir D] [--total MiB] "
-                            "[--batch MiB] [--reps N] [--commits N] [--classes K] [--quick]\n");
+                            "[--batch MiB] [--reps N] [--commits N] [--classes K] [--quick] "
+                            "[--rdmap]\n");
             return 2;
         }
     }
@@ -733,7 +742,7 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "throughput"))
         return throughput(dir, total, batch, reps, only);
     if (!strcmp(mode, "steady"))
-        return steady(dir, quick ? 1000 : commits, quick ? 100 : 500);
+        return steady(dir, quick ? 1000 : commits, quick ? 100 : 500, steady_flags);
     fprintf(stderr, "bench_store: unknown mode '%s'\n", mode);
     return 2;
 }
