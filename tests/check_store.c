@@ -444,6 +444,36 @@ START_TEST(test_store_shuffle_improves_int32_counters)
 }
 END_TEST
 
+/* zstd's window spans the whole block: a block whose second half repeats its first
+ * (random bytes, so only the repeat compresses) stores about half its size at level 1,
+ * whose own window (512 KiB for such inputs) would not reach back 1 MiB. */
+START_TEST(test_store_zstd_window_spans_the_block)
+{
+    char *dir = tu_mkdtemp("st-codec");
+    struct store *st = open_st(dir, 0, 0);
+    uint32_t bs = 2u << 20;
+    struct store_array a = mkarr(st, "w", STORE_CODEC_ZSTD, 1, 0, 8, bs, 1);
+    unsigned char *in = malloc(bs), *out = malloc(bs);
+    tu_fill_random(in, bs / 2, 77);
+    memcpy(in + bs / 2, in, bs / 2);
+    ck_assert_int_eq(put_block(st, &a, 0, in), 0);
+    struct store_snap *sn;
+    struct store_block_info bi;
+    ck_assert_int_eq(store_snap_begin(st, &sn), 0);
+    ck_assert_int_eq(store_block_info(sn, a.id, 0, &bi), 0);
+    store_snap_unref(sn);
+    ck_assert_int_eq(bi.codec, STORE_CODEC_ZSTD);
+    ck_assert_msg(bi.stored_len < bs / 2 + bs / 16, "stored %u of %u", bi.stored_len, bs);
+    memset(out, 0, bs);
+    read_block(st, &a, 0, out);
+    ck_assert(!memcmp(in, out, bs));
+    free(in);
+    free(out);
+    store_close(st);
+    tu_rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_store_hole_and_tombstone_read_as_zeros)
 {
     char *dir = tu_mkdtemp("st-zero");
@@ -1136,6 +1166,7 @@ static Suite *store_suite(void)
     tc = tcase_create("records");
     tcase_add_test(tc, test_store_codec_roundtrip);
     tcase_add_test(tc, test_store_shuffle_improves_int32_counters);
+    tcase_add_test(tc, test_store_zstd_window_spans_the_block);
     tcase_add_test(tc, test_store_hole_and_tombstone_read_as_zeros);
     tcase_add_test(tc, test_store_uncompressed_payload_is_page_aligned);
     tcase_add_test(tc, test_store_checksum_corruption_detected);
