@@ -358,13 +358,13 @@ void vec_destroy(struct pager_vec *v);
 struct pager_block *index_get(const struct pager_file *f, uint64_t blkno);
 int index_add(struct pager_file *f, struct pager_block *b);
 void index_del(struct pager_file *f, struct pager_block *b);
-/* The blocks of f for which keep() holds, at most max of them (the caller's count of
- * such blocks), ascending by blkno, in an array the caller frees (API context; for calls
- * that may fail). It walks the index once and sorts only what it keeps, so a writeout of
- * a few dirty blocks among many cached ones costs O(cached + dirty log dirty). Returns
- * the count or a negative code. */
+/* The blocks of f for which keep() holds, ascending by blkno, in an array the caller
+ * frees (API context; for calls that may fail). It walks the index twice (counting,
+ * then collecting: no counter is trusted to size the array) and sorts only what it
+ * keeps, so a writeout of a few dirty blocks among many cached ones costs
+ * O(cached + dirty log dirty). Returns the count or a negative code. */
 long index_collect(const struct pager_file *f, int (*keep)(const struct pager_block *b),
-                   uint64_t max, struct pager_block ***out);
+                   struct pager_block ***out);
 /* Call fn for each block of f with blkno in [first, first+n), in no particular order,
  * without allocating (destructors and abort paths must work when memory is short). fn
  * may free the block it is given and must not add blocks or drop the lock. */

@@ -205,20 +205,22 @@ static int blk_cmp(const void *a, const void *b)
 }
 
 long index_collect(const struct pager_file *f, int (*keep)(const struct pager_block *b),
-                   uint64_t max, struct pager_block ***out)
+                   struct pager_block ***out)
 {
     *out = NULL;
-    if (!f->nblocks || !max)
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < f->nbuckets; i++)
+        for (struct pager_block *b = f->buckets[i]; b; b = b->hnext)
+            n += keep(b) != 0;
+    if (!n)
         return 0;
-    if (max > f->nblocks)
-        max = f->nblocks;
-    struct pager_block **arr = ba_malloc(max * sizeof *arr);
+    struct pager_block **arr = ba_malloc(n * sizeof *arr);
     if (!arr)
         return -ENOMEM;
     long k = 0;
     for (uint64_t i = 0; i < f->nbuckets; i++)
         for (struct pager_block *b = f->buckets[i]; b; b = b->hnext)
-            if (keep(b) && (uint64_t)k < max)
+            if (keep(b))
                 arr[k++] = b;
     qsort(arr, (size_t)k, sizeof *arr, blk_cmp);
     *out = arr;

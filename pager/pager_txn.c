@@ -87,7 +87,7 @@ int pager_writeout_begin(struct pager_file *pf, struct pager_writeout **out)
         rc = ba_error_set(BA_EINVAL, "pager_writeout_begin: a writeout of this file is open");
         goto out;
     }
-    long k = index_collect(pf, is_dirty, pf->ndirty, &wo->blocks);
+    long k = index_collect(pf, is_dirty, &wo->blocks);
     if (k < 0) {
         rc = ba_error_set((int)k, "pager_writeout_begin: out of memory");
         goto out;
