@@ -57,9 +57,6 @@
 #define STORE_BLK_TOMBSTONE 0x1u /* header flag: block zeroed by commit `seq` */
 #define STORE_KEY_LEN       16u  /* (array id, blkno), both u64 big-endian */
 
-/* A record is written in pwritev() calls of at most this many bytes (store_record.c). */
-#define STORE_WRITE_CHUNK (128u << 10)
-
 #define STORE_OVERFLOW_HDR 16u /* LMDB overflow page header (data starts after it) */
 /* LMDB 0.9's page header, which precedes an overflow value by 16 bytes
  * (STORE_OVERFLOW_HDR): the page number, 2 bytes of padding, the page flags, and for

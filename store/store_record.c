@@ -475,42 +475,6 @@ static int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
     return 0;
 }
 
-/* pwritev() iov[0..n) in calls that each stay inside one STORE_WRITE_CHUNK-aligned
- * range of the file. The page cache
- * gives a buffered write folios no larger than the write, and a folio is dirtied whole:
- * when LMDB later reuses these pages for its own (leaf, branch, free-list) pages and
- * writes one of them through its writable map, the kernel writes the whole folio back
- * at the commit's sync. Measured here (6 pages dirtied through a shared map of ext4 per
- * fdatasync): 1.1 ms with 64-128 KiB folios, 1.4 with 256 KiB, 2.0 with 512 KiB and
- * 4.2 with the 2 MiB folios that one pwritev of a 2 MiB record makes. */
-static int pwritev_chunked(int fd, const struct iovec *iov, int n, uint64_t off)
-{
-    struct iovec part[16];
-    int i = 0;
-    size_t in = 0; /* bytes of iov[i] written */
-    while (i < n) {
-        int k = 0;
-        size_t tot = 0, lim = STORE_WRITE_CHUNK - (size_t)(off % STORE_WRITE_CHUNK); /* aligned */
-        while (i < n && k < (int)(sizeof part / sizeof part[0]) && tot < lim) {
-            size_t take = iov[i].iov_len - in;
-            if (take > lim - tot)
-                take = lim - tot;
-            part[k++] = (struct iovec){(unsigned char *)iov[i].iov_base + in, take};
-            tot += take;
-            in += take;
-            if (in == iov[i].iov_len) {
-                i++;
-                in = 0;
-            }
-        }
-        int rc = pwritev_all(fd, part, k, off);
-        if (rc)
-            return rc;
-        off += tot;
-    }
-    return 0;
-}
-
 int store_enc_pwrite(int fd, uint64_t off, const struct store_enc *enc, uint64_t seq,
                      unsigned psize)
 {
@@ -536,11 +500,11 @@ int store_enc_pwrite(int fd, uint64_t off, const struct store_enc *enc, uint64_t
         iov[n] = (struct iovec){(void *)(uintptr_t)store_zeros, take};
         at += take;
     }
-    int rc = pwritev_chunked(fd, iov, n, off);
+    int rc = pwritev_all(fd, iov, n, off);
     while (!rc && at < end) {
         size_t take = end - at < sizeof store_zeros ? (size_t)(end - at) : sizeof store_zeros;
         struct iovec z = {(void *)(uintptr_t)store_zeros, take};
-        rc = pwritev_chunked(fd, &z, 1, at);
+        rc = pwritev_all(fd, &z, 1, at);
         at += take;
     }
     return rc;
