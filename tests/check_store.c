@@ -94,6 +94,17 @@ static void read_block(struct store *st, const struct store_array *a, uint64_t b
     store_snap_unref(sn);
 }
 
+/* What the newest snapshot says of block blkno of array id (asserting the call works). */
+static struct store_block_info block_info(struct store *st, uint64_t id, uint64_t blkno)
+{
+    struct store_snap *sn;
+    struct store_block_info bi;
+    ck_assert_int_eq(store_snap_begin(st, &sn), 0);
+    ck_assert_int_eq(store_block_info(sn, id, blkno, &bi), 0);
+    store_snap_unref(sn);
+    return bi;
+}
+
 static void fill_counters(void *buf, size_t n, uint64_t start)
 {
     uint64_t *p = buf;
@@ -380,11 +391,7 @@ START_TEST(test_store_codec_roundtrip)
             memset(out, 0xee, bs);
             read_block(st, &a, (uint64_t)k, out);
             ck_assert_msg(!memcmp(in, out, bs), "config %zu data %d differs", c, k);
-            struct store_snap *sn;
-            struct store_block_info bi;
-            ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-            ck_assert_int_eq(store_block_info(sn, a.id, (uint64_t)k, &bi), 0);
-            store_snap_unref(sn);
+            struct store_block_info bi = block_info(st, a.id, (uint64_t)k);
             ck_assert_int_eq(bi.present, 1);
             if (cfg[c].codec == STORE_CODEC_NONE)
                 ck_assert_int_eq(bi.codec, STORE_CODEC_NONE);
@@ -399,12 +406,7 @@ START_TEST(test_store_codec_roundtrip)
         /* all zeros: nothing stored */
         memset(in, 0, bs);
         ck_assert_int_eq(put_block(st, &a, DATA_NKINDS, in), 0);
-        struct store_snap *sn;
-        struct store_block_info bi;
-        ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-        ck_assert_int_eq(store_block_info(sn, a.id, DATA_NKINDS, &bi), 0);
-        ck_assert_int_eq(bi.present, 0);
-        store_snap_unref(sn);
+        ck_assert_int_eq(block_info(st, a.id, DATA_NKINDS).present, 0);
         free(in);
         free(out);
     }
@@ -426,12 +428,7 @@ START_TEST(test_store_shuffle_improves_int32_counters)
         in[i] = i;
     ck_assert_int_eq(put_block(st, &plain, 0, in), 0);
     ck_assert_int_eq(put_block(st, &shuf, 0, in), 0);
-    struct store_snap *sn;
-    struct store_block_info a, b;
-    ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-    ck_assert_int_eq(store_block_info(sn, plain.id, 0, &a), 0);
-    ck_assert_int_eq(store_block_info(sn, shuf.id, 0, &b), 0);
-    store_snap_unref(sn);
+    struct store_block_info a = block_info(st, plain.id, 0), b = block_info(st, shuf.id, 0);
     ck_assert_msg(b.stored_len * 10 < a.stored_len, "shuffle %u vs plain %u", b.stored_len,
                   a.stored_len);
     void *out = malloc(bs);
@@ -457,11 +454,7 @@ START_TEST(test_store_zstd_window_spans_the_block)
     tu_fill_random(in, bs / 2, 77);
     memcpy(in + bs / 2, in, bs / 2);
     ck_assert_int_eq(put_block(st, &a, 0, in), 0);
-    struct store_snap *sn;
-    struct store_block_info bi;
-    ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-    ck_assert_int_eq(store_block_info(sn, a.id, 0, &bi), 0);
-    store_snap_unref(sn);
+    struct store_block_info bi = block_info(st, a.id, 0);
     ck_assert_int_eq(bi.codec, STORE_CODEC_ZSTD);
     ck_assert_msg(bi.stored_len < bs / 2 + bs / 16, "stored %u of %u", bi.stored_len, bs);
     memset(out, 0, bs);
@@ -592,11 +585,7 @@ START_TEST(test_store_compressed_corruption_detected)
     memset(in, 0, bs);
     tu_fill_random(in, bs / 2, 5);
     ck_assert_int_eq(put_block(st, &a, 0, in), 0);
-    struct store_snap *sn;
-    struct store_block_info bi;
-    ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-    ck_assert_int_eq(store_block_info(sn, a.id, 0, &bi), 0);
-    store_snap_unref(sn);
+    struct store_block_info bi = block_info(st, a.id, 0);
     ck_assert_int_eq(bi.codec, STORE_CODEC_ZSTD);
     store_close(st);
     size_t offs[4];
@@ -604,6 +593,7 @@ START_TEST(test_store_compressed_corruption_detected)
     ck_assert_uint_eq(n, 1);
     flip_byte(dir, offs[0] + 3);
     st = open_st(dir, 0, 0);
+    struct store_snap *sn;
     ck_assert_int_eq(store_snap_begin(st, &sn), 0);
     ck_assert_int_eq(store_block_read(sn, &a, 0, out, 0), BA_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(ba_errmsg(), "zvictim"));
