@@ -171,6 +171,8 @@ int store_block_encode(struct store_cctx *c, const struct store_array *a, const 
 void store_enc_layout(struct store_enc *enc, const void *raw, unsigned psize, unsigned class_steps);
 /* 64 KiB of zeros: padding written with pwritev, disk reserved by writing. */
 extern const unsigned char store_zeros[1u << 16];
+/* Write zeros over [from, to) of fd (resuming after short writes). Returns 0 or -errno. */
+int store_write_zeros(int fd, uint64_t from, uint64_t to);
 /* Fill a reserved value of enc->value_len bytes: header, zero padding, payload. */
 void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t seq);
 /* The same written with pwritev() at file offset off of data.mdb (STORE_WRITEMAP: the

@@ -475,6 +475,18 @@ static int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
     return 0;
 }
 
+int store_write_zeros(int fd, uint64_t from, uint64_t to)
+{
+    int rc = 0;
+    for (uint64_t at = from; !rc && at < to;) {
+        size_t take = to - at < sizeof store_zeros ? (size_t)(to - at) : sizeof store_zeros;
+        struct iovec z = {(void *)(uintptr_t)store_zeros, take};
+        rc = pwritev_all(fd, &z, 1, at);
+        at += take;
+    }
+    return rc;
+}
+
 int store_enc_pwrite(int fd, uint64_t off, const struct store_enc *enc, uint64_t seq,
                      unsigned psize)
 {
@@ -501,13 +513,7 @@ int store_enc_pwrite(int fd, uint64_t off, const struct store_enc *enc, uint64_t
         at += take;
     }
     int rc = pwritev_all(fd, iov, n, off);
-    while (!rc && at < end) {
-        size_t take = end - at < sizeof store_zeros ? (size_t)(end - at) : sizeof store_zeros;
-        struct iovec z = {(void *)(uintptr_t)store_zeros, take};
-        rc = pwritev_all(fd, &z, 1, at);
-        at += take;
-    }
-    return rc;
+    return rc ? rc : store_write_zeros(fd, at, end);
 }
 
 /* ---- decoding ----------------------------------------------------------------------- */

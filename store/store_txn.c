@@ -50,20 +50,6 @@ int store_txn_fail(struct store_txn *tx, int rc)
 /* Always ahead: the catalog, meta and change records and their pruning at commit. */
 #define RSV_FIXED (128u << 10)
 
-static int reserve_zeros(int fd, uint64_t from, uint64_t to)
-{
-    for (uint64_t at = from; at < to;) {
-        size_t n = to - at < sizeof store_zeros ? (size_t)(to - at) : sizeof store_zeros;
-        ssize_t w = pwrite(fd, store_zeros, n, (off_t)at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? -errno : -ENOSPC;
-        at += (uint64_t)w;
-    }
-    return 0;
-}
-
 int store_reserve(struct store *st, uint64_t from, uint64_t to)
 {
     if (to <= from)
@@ -81,7 +67,7 @@ int store_reserve(struct store *st, uint64_t from, uint64_t to)
         }
     }
     if (!rc && __atomic_load_n(&st->no_fallocate, __ATOMIC_RELAXED))
-        rc = reserve_zeros(fd, from, to);
+        rc = store_write_zeros(fd, from, to);
     if (rc == -EDQUOT || rc == -EFBIG)
         rc = -ENOSPC;
     if (rc)
