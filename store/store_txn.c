@@ -57,14 +57,13 @@ int store_reserve(struct store *st, uint64_t from, uint64_t to)
     int fd;
     if (mdb_env_get_fd(st->env, &fd))
         return ba_error_set(-EBADF, "%s: no data file descriptor", st->path);
-    int rc = ba_inject(BA_INJ_STORE_RESERVE);
+    int rc = ba_inject(BA_INJ_STORE_RESERVE); /* stands for fallocate's outcome */
     if (!rc && !__atomic_load_n(&st->no_fallocate, __ATOMIC_RELAXED) &&
-        fallocate(fd, 0, (off_t)from, (off_t)(to - from)) != 0) {
+        fallocate(fd, 0, (off_t)from, (off_t)(to - from)) != 0)
         rc = -errno;
-        if (rc == -EOPNOTSUPP || rc == -ENOSYS) {
-            __atomic_store_n(&st->no_fallocate, 1, __ATOMIC_RELAXED);
-            rc = 0;
-        }
+    if (rc == -EOPNOTSUPP || rc == -ENOSYS) {
+        __atomic_store_n(&st->no_fallocate, 1, __ATOMIC_RELAXED);
+        rc = 0;
     }
     if (!rc && __atomic_load_n(&st->no_fallocate, __ATOMIC_RELAXED))
         rc = store_write_zeros(fd, from, to);

@@ -762,6 +762,44 @@ START_TEST(test_store_writemap_reserves_disk_ahead)
 }
 END_TEST
 
+/* A file system without fallocate(2) (the injected EOPNOTSUPP stands for its answer):
+ * the store writes zeros ahead instead, never over a page in use. */
+START_TEST(test_store_writemap_reserves_with_zeros_without_fallocate)
+{
+    char *dir = tu_mkdtemp("st-rsvz");
+    ba_inject_arm(BA_INJ_STORE_RESERVE, -EOPNOTSUPP, 0, 1); /* the store's first reserve */
+    struct store *st = open_st(dir, STORE_WRITEMAP, 0);
+    ck_assert_uint_eq(ba_inject_hits(BA_INJ_STORE_RESERVE), 1);
+    ba_inject_clear();
+    uint32_t bs = 1u << 20;
+    struct store_array a = mkarr(st, "r", STORE_CODEC_NONE, 0, 0, 8, bs, 64);
+    unsigned char *in = malloc(bs), *out = malloc(bs);
+    for (int round = 0; round < 2; round++) { /* the second rewrites every block */
+        uint64_t end0 = used_end(st);
+        struct store_txn *tx;
+        ck_assert_int_eq(store_txn_begin(st, last_seq(st), 8 * (uint64_t)bs, &tx), 0);
+        ck_assert_uint_ge(file_alloc(dir), end0 + (256u << 10));
+        for (uint64_t b = 0; b < 32; b++) {
+            fill_counters(in, bs, b + 100 * (uint64_t)round);
+            ck_assert_int_eq(store_txn_block_write(tx, &a, b, in), 0);
+        }
+        ck_assert_int_eq(store_txn_commit(tx, NULL), 0);
+        ck_assert_uint_ge(file_alloc(dir), used_end(st));
+    }
+    store_close(st);
+    st = open_st(dir, 0, 0);
+    for (uint64_t b = 0; b < 32; b++) {
+        fill_counters(in, bs, b + 100);
+        read_block(st, &a, b, out);
+        ck_assert_mem_eq(in, out, bs);
+    }
+    free(in);
+    free(out);
+    store_close(st);
+    tu_rmtree(dir);
+}
+END_TEST
+
 /* ---- durability, snapshots, threads -------------------------------------------------------------- */
 
 START_TEST(test_store_data_survives_close_and_reopen)
@@ -1169,6 +1207,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_store_map_grows_from_tiny_map_with_hint);
     tcase_add_test(tc, test_store_map_grows_with_writemap);
     tcase_add_test(tc, test_store_writemap_reserves_disk_ahead);
+    tcase_add_test(tc, test_store_writemap_reserves_with_zeros_without_fallocate);
     suite_add_tcase(s, tc);
     tc = tcase_create("snapshots");
     tcase_set_timeout(tc, 300); /* 8 reader threads: slow under TSan on a loaded machine */
