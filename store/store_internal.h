@@ -377,7 +377,8 @@ void store_map_rdlock(struct store *st);
  * and invisible to ThreadSanitizer. These two calls state it in C11 terms, one atomic
  * read-modify-write or load each: publish after the last access (a writer's, before
  * mdb_txn_commit; a reader's, before mdb_txn_abort), observe before the first (after
- * mdb_txn_begin). */
+ * mdb_txn_begin) and, in a writer, again before every write and the commit, because
+ * LMDB re-reads the oldest live reader whenever it allocates pages (store_txn_prep). */
 static inline void store_mvcc_publish(struct store *st)
 {
     __atomic_fetch_add(&st->mvcc, 1, __ATOMIC_RELEASE);

@@ -106,6 +106,10 @@ static void txn_front(struct store_txn *tx, uint64_t pgno, uint32_t pages)
 
 int store_txn_prep(struct store_txn *tx, uint64_t vbytes, const char *what)
 {
+    /* LMDB looks for the oldest live reader again whenever it allocates pages, so the
+     * write that follows may reuse pages of snapshots that ended after this
+     * transaction began: observe their end before each write, not only at begin. */
+    store_mvcc_observe(tx->st);
     int rc = ba_inject(BA_INJ_STORE_PUT);
     if (rc == BA_INJ_MAP_FULL)
         return store_txn_fail(tx, store_err_mdb(tx->st, MDB_MAP_FULL, what));
@@ -401,6 +405,7 @@ int store_txn_commit(struct store_txn *tx, uint64_t *seq_out)
         store_txn_abort(tx);
         return rc;
     }
+    store_mvcc_observe(st); /* the commit saves the free list: it allocates pages too */
     store_mvcc_publish(st);
     rc = mdb_txn_commit(tx->txn);
     tx->txn = NULL; /* freed by LMDB whatever the outcome */
