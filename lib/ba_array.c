@@ -37,8 +37,10 @@
 
 /* Blocks of STORE_LOCATE_MIN and more may be stored raw and page-aligned: those arrays
  * try zero-copy first; smaller ones never could. */
-static const struct pager_ops array_pager_ops = {
-    .load = session_load, .locate = session_locate, .verify = session_verify};
+static const struct pager_ops array_pager_ops = {.load = session_load,
+                                                 .locate = session_locate,
+                                                 .verify = session_verify,
+                                                 .verify_piece = session_verify_piece};
 static const struct pager_ops array_pager_ops_small = {.load = session_load};
 
 /* ---- helpers ------------------------------------------------------------------------ */

@@ -36,8 +36,8 @@
  *                    I/O and no memory access that can fault happens under it.
  *
  * Fault context (ops.load: a SIGSEGV handler, the userfaultfd service thread or a
- * readahead worker) runs session_load(), session_locate() and session_verify() only:
- * they allocate nothing, format no message and never drop the last reference to
+ * readahead worker) runs session_load(), session_locate(), session_verify() and
+ * session_verify_piece() only: they allocate nothing, format no message and never drop the last reference to
  * anything. A snapshot is freed by the API thread after it is swapped out and its
  * in-flight count drops to zero.
  *
@@ -155,6 +155,8 @@ int session_load(void *ctx, uint64_t blkno, void *buf);
  * block in data.mdb (store_block_locate()), and its checksum check. Same rules. */
 int session_locate(void *ctx, uint64_t blkno, struct pager_extent *out);
 int session_verify(void *ctx, uint64_t blkno, const void *p, uint64_t tag);
+int session_verify_piece(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i,
+                         const void *p);
 /* Append an op to the metadata log (caller holds s->mu). */
 int session_log_op(struct ba_session *s, enum meta_op_kind kind, struct ba_array *arr);
 /* Remove every op naming arr (caller holds s->mu). */

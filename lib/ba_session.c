@@ -204,8 +204,14 @@ int session_locate(void *ctx, uint64_t blkno, struct pager_extent *out)
     rd = a->ld_rd;
     pthread_mutex_unlock(&s->load_mu);
 
-    int rc =
-        store_block_locate(sr->snap, &rd, blkno, &out->fd, &out->off, &out->tag, STORE_READ_QUIET);
+    struct store_extent e;
+    int rc = store_block_locate(sr->snap, &rd, blkno, &e, STORE_READ_QUIET);
+    if (!rc)
+        *out = (struct pager_extent){.fd = e.fd,
+                                     .off = e.off,
+                                     .tag = e.checksum,
+                                     .piece_shift = e.piece_shift,
+                                     .piece_tag = e.sums_off};
 
     pthread_mutex_lock(&s->load_mu);
     if (!--sr->inflight)
@@ -219,6 +225,16 @@ int session_verify(void *ctx, uint64_t blkno, const void *p, uint64_t tag)
     const struct ba_array *a = ctx;
     (void)blkno;
     return store_block_verify(p, pager_file_block_size(a->pf), tag);
+}
+
+int session_verify_piece(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i,
+                         const void *p)
+{
+    (void)ctx;
+    (void)blkno;
+    struct store_extent se = {
+        .fd = e->fd, .off = e->off, .piece_shift = e->piece_shift, .sums_off = e->piece_tag};
+    return store_block_verify_piece(&se, i, p);
 }
 
 void session_set_cut(struct ba_session *s, struct ba_array *a, uint64_t cut)

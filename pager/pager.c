@@ -945,12 +945,15 @@ static int direct_copy(struct pager *pg, struct pager_file *f, uint64_t blkno, e
         frame_free(pg, f->pool, frame);
         return 0;
     }
-    struct pager_extent src = {b->dfd, b->doff, 0};
+    /* A block checked whole is read from its extent; one checked by pieces is loaded
+     * (and so checked) by ops.load. */
+    struct pager_extent src = {b->dfd, b->doff, 0, 0, 0};
+    int checked = !b->pshift;
     direct_drop(pg, b);
     b->state = BS_LOADING;
     b->frame = frame;
     PAGER_COUNT(f, direct_copies, 1);
-    return block_fill(pg, b, ctx, &src);
+    return block_fill(pg, b, ctx, checked ? &src : NULL);
 }
 
 /* Whether a fault of kind `write` (1, 0, -1 unknown) on b through m is a write: an
@@ -963,18 +966,18 @@ static int fault_writes(const struct pager_block *b, const struct pager_mapping 
     return bm && !bm->writable;
 }
 
-/* Map a CLEAN, DIRTY or (for reading) DIRECT block into m for an access (lock held, no
- * drop). */
+/* Map a CLEAN, DIRTY or (for reading) DIRECT block into m for an access at byte boff of
+ * it (lock held, no drop). */
 static int block_fault_map(struct pager *pg, struct pager_block *b, struct pager_mapping *m,
-                           int write, int *hit)
+                           size_t boff, int write, int *hit)
 {
     struct pager_file *f = b->file;
     struct pager_bmap *bm = block_bmap(b, m);
     int r = 0;
     if (b->state == BS_DIRECT) {
         assert(!write); /* the caller copied it into a frame first */
-        if (!bm)
-            r = direct_map_into(pg, b, m);
+        if (!bm || bm->partial)
+            r = direct_map_into(pg, b, m, boff);
     } else {
         if (write && (m->flags & PAGER_MAP_READONLY))
             return PAGER_FAULT_CHAIN;
@@ -1019,8 +1022,8 @@ void pager_record_fault_time(struct pager_file *f, uint64_t t0)
     PAGER_COUNT(f, fault_hist[bucket], 1);
 }
 
-int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum pager_ctx ctx,
-                        uint64_t t0)
+int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, size_t boff, int write,
+                        enum pager_ctx ctx, uint64_t t0)
 {
     struct pager_file *f = m->file;
     struct pager *pg = f->pg;
@@ -1049,7 +1052,11 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
             in_ram = 0;
             /* A read tries zero-copy first; a write wants a frame anyway. */
             if (write <= 0 && direct_enabled(f)) {
-                r = direct_locate(pg, f, blkno, 0);
+                /* A fault of a few bytes checks the piece it touches (if the block has
+                 * pieces); a prefault, the whole block. */
+                r = direct_locate(pg, f, blkno, 0, boff != PAGER_BOFF_WHOLE);
+                if (r == PAGER_DIRECT_WHOLE)
+                    r = direct_locate(pg, f, blkno, 0, 0);
                 if (r == 0)
                     continue; /* DIRECT and staged now (or changed): look again */
                 if (r < 0)
@@ -1070,6 +1077,13 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
             if ((r = direct_copy(pg, f, blkno, ctx)))
                 break;
             write = 1;
+        } else if (b->state == BS_DIRECT && !direct_piece_checked(b, boff)) {
+            in_ram = 0;
+            r = direct_check_pieces(pg, b, boff);
+            if (r == PAGER_DIRECT_NO && !(r = block_load(pg, f, blkno, ctx)))
+                continue;
+            if (r)
+                break;
         } else if (b->state == BS_SPILLED) {
             in_ram = 0;
             if ((r = unspill_block(pg, b, FG_SPILL | FG_OVERCOMMIT | FG_WAIT))) {
@@ -1081,8 +1095,12 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum p
             }
         } else {
             int hit = 0;
-            r = block_fault_map(pg, b, m, fault_writes(b, m, write), &hit);
-            if (r == 0 && ctx != PAGER_CTX_API && pg->readahead)
+            /* Another piece of a block this mapping shows in pieces: not a new block
+             * for the readahead's stream detector. */
+            const struct pager_bmap *bm = block_bmap(b, m);
+            int again = b->state == BS_DIRECT && bm && bm->partial;
+            r = block_fault_map(pg, b, m, boff, fault_writes(b, m, write), &hit);
+            if (r == 0 && ctx != PAGER_CTX_API && pg->readahead && !again)
                 ra_on_fault(f, blkno, m, hit);
             if (r == 0 && pg->nbmaps > pg->max_bmaps)
                 reclaim_vma_pressure(pg, b);
@@ -1124,7 +1142,7 @@ int pager_prefault(struct pager_mapping *m, size_t off, size_t len, unsigned fla
     int g = reclaim_guard_take(pg, m->file, m->first + i0, m->first + i1);
     int r = 0;
     for (uint64_t i = i0; i < i1 && !r; i++) {
-        r = pager_fault_resolve(m, i, write, PAGER_CTX_API, 0);
+        r = pager_fault_resolve(m, i, PAGER_BOFF_WHOLE, write, PAGER_CTX_API, 0);
         if (r == BA_EFAILED)
             r = ba_error_set(r, "pager_prefault: the pager belongs to the parent process");
         else if (r < 0)
@@ -1139,7 +1157,9 @@ int pager_fault_direct(struct pager_mapping *m, size_t off, int write)
 {
     if (!m || off >= m->len)
         return ba_error_set(BA_EINVAL, "pager_fault_direct: bad argument");
-    int r = pager_fault_resolve(m, off / m->file->bs, write ? 1 : 0, PAGER_CTX_DIRECT, ba_now_ns());
+    uint32_t bs = m->file->bs;
+    int r =
+        pager_fault_resolve(m, off / bs, off % bs, write ? 1 : 0, PAGER_CTX_DIRECT, ba_now_ns());
     if (r == PAGER_FAULT_CHAIN)
         return ba_error_set(BA_EINVAL, "pager_fault_direct: write through a read-only mapping");
     return r;

@@ -71,6 +71,12 @@ struct pager_extent {
     int fd;       /* a readable descriptor, borrowed: valid while the block is known */
     uint64_t off; /* file offset of the block's first byte: a multiple of the page size */
     uint64_t tag; /* handed back to ops.verify (a checksum, say) */
+    /* Optional (0 = none): log2 of a piece size, when each piece of the block can be
+     * checked alone with ops.verify_piece (a power of two, >= the page size, at most
+     * 64 pieces per block). A read fault then maps and checks only the piece it
+     * touches: a random read of a few KiB costs a piece, not a block. */
+    unsigned piece_shift;
+    uint64_t piece_tag; /* handed back to ops.verify_piece */
 };
 
 struct pager_ops {
@@ -95,6 +101,12 @@ struct pager_ops {
      * pager mapped them) against tag. Returns 0, or nonzero to refuse the mapping (the
      * pager then calls load, which reports the error). Same context rules as load. */
     int (*verify)(void *ctx, uint64_t blkno, const void *p, uint64_t tag);
+    /* Optional, with locate: check piece i (2^e->piece_shift bytes at p, as mapped) of
+     * the block located at *e (fd, off, piece_shift and piece_tag as ops.locate gave
+     * them). Returns 0, or nonzero to refuse the block (the pager then calls load).
+     * Same context rules as load. */
+    int (*verify_piece)(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i,
+                        const void *p);
     /* Members may be appended later; a NULL member means "not supported", so tables
      * made with designated initializers keep working. */
 };
@@ -200,6 +212,8 @@ struct pager_block_info {
                           UINT64_MAX when not resident. DIRECT blocks: the same
                           among DIRECT blocks (their own ring) */
     int staged;        /* DIRECT: its page table entries wait in a staging slot */
+    uint64_t pieces;   /* DIRECT, checked piece by piece: bit i = piece i checked;
+                          0 when checked whole (or not DIRECT) */
 };
 
 void pager_block_info_get(struct pager_file *pf, uint64_t blkno, struct pager_block_info *out);

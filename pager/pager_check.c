@@ -35,6 +35,7 @@ void pager_block_info_get(struct pager_file *pf, uint64_t blkno, struct pager_bl
         out->referenced = (b->flags & BF_REFERENCED) != 0;
         out->lru_rank = block_lru_rank(pg, b);
         out->staged = b->state == BS_DIRECT && b->dslot != PAGER_NO_SLOT;
+        out->pieces = b->state == BS_DIRECT && b->pshift ? b->pmask : 0;
     }
     pthread_mutex_unlock(&pg->lock);
 }
@@ -64,6 +65,7 @@ static void stat_fill(ba_pager_stat *st, const struct pager_counters *c, uint64_
     s.direct_loads = c->direct_loads;
     s.direct_copies = c->direct_copies;
     s.direct_bytes = direct;
+    s.direct_pieces = c->direct_pieces;
     memcpy(s.fault_hist, c->fault_hist, sizeof s.fault_hist);
     size_t n = (st->size && st->size < sizeof s) ? st->size : sizeof s;
     size_t keep = st->size ? st->size : sizeof s;
@@ -108,8 +110,21 @@ void pager_check_block(const struct pager_block *b)
     assert(!b->maps || b->state == BS_CLEAN || b->state == BS_DIRTY || direct);
     if (has_frame)
         assert(b->frame < f->pool->hw);
+    /* A LOCATING block holds a staging slot, unless it locates for pieces. */
     if (b->state == BS_LOCATING)
-        assert(f->pool->stage && b->dslot < f->pool->nstage);
+        assert(b->dslot == PAGER_NO_SLOT || (f->pool->stage && b->dslot < f->pool->nstage));
+    /* Pieces: DIRECT, unstaged, some piece unchecked; shown as pieces everywhere. */
+    if (b->pshift) {
+        assert(direct && b->dslot == PAGER_NO_SLOT && b->pshift >= PAGER_MIN_SHIFT);
+        assert((f->bs >> b->pshift) >= 2 && (f->bs >> b->pshift) <= 64);
+        assert(b->pmask !=
+               ((f->bs >> b->pshift) == 64 ? ~0ull : (1ull << (f->bs >> b->pshift)) - 1));
+        assert(__builtin_popcountll(b->pmask) <= 2);
+        for (const struct pager_bmap *bm = b->maps; bm; bm = bm->next)
+            assert(bm->partial);
+    } else {
+        assert(!b->pmask);
+    }
     if (direct) {
         /* Clean, read-only everywhere, no frame, nothing a frame or a load would flag. */
         assert(b->dslot == PAGER_NO_SLOT || (f->pool->stage && b->dslot < f->pool->nstage));
@@ -123,6 +138,7 @@ void pager_check_block(const struct pager_block *b)
         assert(bm->m->file == f);
         assert(b->blkno >= bm->m->first && b->blkno - bm->m->first < bm->m->n);
         assert(!direct || (!bm->writable && !bm->primary));
+        assert(direct || !bm->partial);
         if (bm->writable) {
             assert(b->state == BS_DIRTY);
             assert(!(b->flags & BF_WPROT));

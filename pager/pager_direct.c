@@ -154,7 +154,20 @@ static int extent_check(const struct pager_extent *e, uint32_t bs)
     return 0;
 }
 
-int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra)
+/* Whether extent e of a block of f can be checked piece by piece. */
+static int extent_has_pieces(const struct pager_file *f, const struct pager_extent *e)
+{
+    return f->ops.verify_piece && e->piece_shift >= PAGER_MIN_SHIFT && e->piece_shift < 31 &&
+           ((uint64_t)1 << e->piece_shift) < f->bs && (f->bs >> e->piece_shift) <= 64;
+}
+
+static uint64_t pieces_all(const struct pager_block *b)
+{
+    unsigned np = b->file->bs >> b->pshift;
+    return np >= 64 ? ~0ull : (1ull << np) - 1;
+}
+
+int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra, int pieces)
 {
     struct pager_pool *p = f->pool;
     struct pager_block *b = index_get(f, blkno);
@@ -162,8 +175,9 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
         return -ENOMEM;
     if (b->state != BS_ABSENT || (b->flags & BF_POISON))
         return 0;
-    uint32_t slot;
-    if (slot_get(pg, p, ra, &slot)) {
+    uint32_t slot = PAGER_NO_SLOT;
+    pieces = pieces && !ra && f->ops.verify_piece;
+    if (!pieces && slot_get(pg, p, ra, &slot)) {
         /* Readahead is far enough ahead: give up (a fault will do it). A fault copies. */
         pager_block_free_if_unused(b);
         return ra ? 0 : PAGER_DIRECT_NO;
@@ -171,18 +185,22 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
     b->state = BS_LOCATING;
     b->dslot = slot;
     b->flags = (uint8_t)((b->flags & BF_WRITEOUT) | (ra ? BF_RA_LOAD : 0));
-    char *sa = slot_addr(p, slot);
-    struct pager_extent e = {-1, 0, 0};
-    int r, stale, mapped = 0;
+    char *sa = pieces ? NULL : slot_addr(p, slot);
+    struct pager_extent e = {-1, 0, 0, 0, 0};
+    int r, stale, mapped = 0, whole = 0;
     for (;;) {
         b->flags &= (uint8_t)~BF_STALE;
         pthread_mutex_unlock(&pg->lock);
+        e = (struct pager_extent){-1, 0, 0, 0, 0};
         r = f->ops.locate(f->ctx, blkno, &e);
         if (!r)
             r = extent_check(&e, p->bs);
+        /* Pieces: nothing is mapped or checked now; each piece is when first touched. */
+        if (!r && pieces && !extent_has_pieces(f, &e))
+            whole = 1;
         /* MAP_POPULATE: one call fills the entries (measured faster here than the faults
          * the checksum pass would take, and the move then carries them all). */
-        if (!r) {
+        if (!r && !pieces) {
             mapped = 1; /* even a failed MAP_FIXED may have unmapped the slot */
             pager_fork_guard_enter();
             if (mmap(sa, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, e.fd,
@@ -192,27 +210,33 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
                 madvise(sa, p->bs, MADV_DONTFORK);
             pager_fork_guard_exit();
         }
-        if (!r)
+        if (!r && !pieces)
             r = f->ops.verify(f->ctx, blkno, sa, e.tag);
         pthread_mutex_lock(&pg->lock);
         stale = (b->flags & BF_STALE) != 0;
         if (!stale || ra)
             break;
         /* Invalidated while locating: what was located may be gone. Again. */
+        whole = 0;
     }
-    if (r || stale) {
+    if (r || stale || whole) {
         if (mapped)
             slot_clear(p, slot);
-        vec_push(&p->stage_free, slot);
+        if (slot != PAGER_NO_SLOT)
+            vec_push(&p->stage_free, slot);
         b->state = BS_ABSENT;
         b->flags &= (uint8_t)BF_WRITEOUT;
         pthread_cond_broadcast(&pg->cv);
         pager_block_free_if_unused(b);
-        return r ? PAGER_DIRECT_NO : 0;
+        return r ? PAGER_DIRECT_NO : whole && !stale ? PAGER_DIRECT_WHOLE : 0;
     }
     b->state = BS_DIRECT;
     b->dfd = e.fd;
     b->doff = e.off;
+    b->dgen = ++pg->dgen;
+    b->pshift = (uint8_t)(pieces ? e.piece_shift : 0);
+    b->pmask = 0;
+    b->ptag = e.piece_tag;
     b->flags = (uint8_t)((b->flags & BF_WRITEOUT) | BF_REFERENCED | (ra ? BF_READAHEAD : 0));
     ring_insert(&pg->dring, b);
     f->ndirect++;
@@ -227,14 +251,124 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
     return 0;
 }
 
-int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m)
+int direct_piece_checked(const struct pager_block *b, size_t boff)
+{
+    return !b->pshift || (boff != PAGER_BOFF_WHOLE && (b->pmask >> (boff >> b->pshift) & 1));
+}
+
+int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff)
+{
+    struct pager_file *f = b->file;
+    uint64_t blkno = b->blkno, all = pieces_all(b), want;
+    unsigned shift = b->pshift;
+    assert(b->state == BS_DIRECT && shift);
+    if (boff == PAGER_BOFF_WHOLE || __builtin_popcountll(b->pmask) >= 2)
+        want = all & ~b->pmask;
+    else
+        want = 1ull << (boff >> shift);
+    unsigned lo = (unsigned)__builtin_ctzll(want), hi = 63u - (unsigned)__builtin_clzll(want);
+    size_t off = (size_t)lo << shift, len = (size_t)(hi - lo + 1) << shift;
+    struct pager_extent e = {b->dfd, b->doff, 0, shift, b->ptag};
+    uint32_t gen = b->dgen;
+    pthread_mutex_unlock(&pg->lock);
+    /* Checked before shown, as a whole block is (see the top of this file), in a
+     * mapping of the kernel's choosing that only this thread knows: a piece is 64 KiB
+     * to a few MiB, too little to be worth a staging slot. */
+    int r = 0;
+    pager_fork_guard_enter();
+    char *t = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, e.fd, (off_t)(e.off + off));
+    if (t == MAP_FAILED)
+        r = -errno;
+    else
+        madvise(t, len, MADV_DONTFORK);
+    pager_fork_guard_exit();
+    for (unsigned i = lo; !r && i <= hi; i++)
+        if (want >> i & 1)
+            r = f->ops.verify_piece(f->ctx, blkno, &e, i, t + ((size_t)(i - lo) << shift));
+    if (t != MAP_FAILED)
+        munmap(t, len);
+    pthread_mutex_lock(&pg->lock);
+    b = index_get(f, blkno);
+    if (!b || b->state != BS_DIRECT || b->dgen != gen || !b->pshift)
+        return 0; /* dropped, invalidated or checked meanwhile: look again */
+    if (r) {
+        /* Damaged (or unreadable): forget the mapping; a load reads and checks the same
+         * bytes and reports the error as for any block. */
+        direct_drop(pg, b);
+        return PAGER_DIRECT_NO;
+    }
+    b->pmask |= want;
+    PAGER_COUNT(f, direct_pieces, (uint64_t)__builtin_popcountll(want));
+    if (b->pmask == all) {
+        b->pshift = 0; /* checked whole now: mapped whole from here on */
+        b->pmask = 0;
+    }
+    pager_check_block(b);
+    return 0;
+}
+
+/* Show piece i of partial DIRECT block b at addr (its place in a mapping). */
+static int piece_map(struct pager_block *b, char *addr, unsigned i)
+{
+    size_t len = (size_t)1 << b->pshift, off = (size_t)i << b->pshift;
+    pager_fork_guard_enter();
+    int r = pager_mmap_view(addr + off, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd,
+                            (off_t)(b->doff + off)) == MAP_FAILED
+                ? -errno
+                : 0;
+    if (!r)
+        madvise(addr + off, len, MADV_DONTFORK);
+    pager_fork_guard_exit();
+    return r;
+}
+
+int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m, size_t boff)
 {
     struct pager_pool *p = b->file->pool;
     char *addr = pager_block_addr(m, b->blkno);
-    struct pager_bmap *bm = slab_alloc(&pg->bmap_slab);
+    struct pager_bmap *bm = block_bmap(b, m);
+    int r = -1;
+    if (bm || b->pshift) {
+        /* Pieces: the one touched is checked (the caller saw to it); a mapping that
+         * shows pieces of a block checked whole since gets the whole block. */
+        assert(direct_piece_checked(b, boff));
+        int fresh = !bm;
+        if (fresh && !(bm = slab_alloc(&pg->bmap_slab)))
+            return -ENOMEM;
+        if (b->pshift)
+            r = piece_map(b, addr, (unsigned)(boff >> b->pshift));
+        else {
+            pager_fork_guard_enter();
+            r = pager_mmap_view(addr, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd,
+                                (off_t)b->doff) == MAP_FAILED
+                    ? -errno
+                    : 0;
+            if (!r)
+                madvise(addr, p->bs, MADV_DONTFORK);
+            pager_fork_guard_exit();
+        }
+        if (r) {
+            pg->be->hole_reserve(pg, m, addr, p->bs);
+            if (fresh)
+                slab_free(&pg->bmap_slab, bm);
+            else
+                direct_unmap_one(pg, b, bm, 0);
+            return r;
+        }
+        bm->partial = b->pshift != 0;
+        if (fresh) {
+            bm->m = m;
+            bm->writable = 0;
+            bm->primary = 0;
+            bm->next = b->maps;
+            b->maps = bm;
+            pg->nbmaps++;
+        }
+        return 0;
+    }
+    bm = slab_alloc(&pg->bmap_slab);
     if (!bm)
         return -ENOMEM;
-    int r = -1;
     if (b->dslot != PAGER_NO_SLOT) {
         r = range_move(slot_addr(p, b->dslot), addr, p->bs);
         slot_put(p, b->dslot);
@@ -260,6 +394,7 @@ int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mappin
     bm->m = m;
     bm->writable = 0;
     bm->primary = 0;
+    bm->partial = 0;
     bm->next = b->maps;
     b->maps = bm;
     pg->nbmaps++;
@@ -294,6 +429,8 @@ void direct_drop(struct pager *pg, struct pager_block *b)
     pg->direct_bytes -= f->bs;
     b->state = BS_ABSENT;
     b->flags &= (uint8_t)(BF_POISON | BF_WRITEOUT);
+    b->pshift = 0;
+    b->pmask = 0;
 }
 
 void direct_reclaim(struct pager *pg, const struct pager_block *keep)

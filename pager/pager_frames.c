@@ -425,6 +425,7 @@ int block_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping
     bm->m = m;
     bm->writable = (uint8_t)(writable != 0);
     bm->primary = (uint8_t)primary;
+    bm->partial = 0;
     bm->next = b->maps;
     b->maps = bm;
     if (primary)

@@ -49,6 +49,10 @@ void *pager_mmap_view(void *addr, size_t len, int prot, int flags, int fd, off_t
 #define PAGER_NO_SLOT      UINT32_MAX /* a DIRECT block without a staging slot */
 /* direct_locate(): the block cannot be mapped; load it into a frame. */
 #define PAGER_DIRECT_NO 1
+/* direct_locate() with pieces: the extent has no usable pieces; locate it whole. */
+#define PAGER_DIRECT_WHOLE 2
+/* A fault's offset in its block when the whole block is wanted (prefault). */
+#define PAGER_BOFF_WHOLE SIZE_MAX
 
 /* Execution contexts of pager_fault_resolve() (see "Contexts" in pager.c). */
 enum pager_ctx {
@@ -93,6 +97,7 @@ struct pager_bmap {
     struct pager_mapping *m;
     uint8_t writable; /* writes do not fault here */
     uint8_t primary;  /* this mapping holds the frame's own page table entries */
+    uint8_t partial;  /* DIRECT: only checked pieces are mapped here (the rest is hole) */
 };
 
 struct pager_block {
@@ -117,6 +122,13 @@ struct pager_block {
     uint16_t pin;  /* writeout window pins: no spill while > 0 */
     uint8_t state; /* enum blk_state */
     uint8_t flags; /* BF_* */
+    /* DIRECT checked piece by piece (pager_direct.c, "Pieces"): pshift != 0 while some
+     * piece is unchecked, pmask the checked ones, ptag for ops.verify_piece; pshift 0
+     * once the whole block is checked. dgen tells a DIRECT lifetime from the next. */
+    uint8_t pshift;
+    uint32_t dgen;
+    uint64_t pmask;
+    uint64_t ptag;
 };
 
 /* A growable array of u64 that fault context may grow (mmap/mremap, no malloc). */
@@ -171,7 +183,7 @@ struct pager_counters {
     uint64_t evictions, spills, unspills, invalidations;
     uint64_t fault_ns_total;
     uint64_t fault_hist[16];
-    uint64_t direct_loads, direct_copies;
+    uint64_t direct_loads, direct_copies, direct_pieces;
 };
 
 struct ra_stream {
@@ -265,6 +277,7 @@ struct pager {
     struct pager_ring dring; /* DIRECT blocks: their own CLOCK, capped at max_direct */
     uint64_t max_direct;
     uint64_t nbmaps, max_bmaps; /* blocks mapped (any kind), and the cap */
+    uint32_t dgen;              /* DIRECT lifetimes begun (pager_block.dgen) */
     int zerocopy;               /* map what ops.locate finds (SIGSEGV backend only) */
     unsigned direct_slots;      /* staging slots per pool (0: by block size) */
     struct pager_slab blk_slab, bmap_slab;
@@ -314,14 +327,15 @@ static inline int pager_lock(struct pager *pg)
 
 /* ---- pager.c ------------------------------------------------------------------------- */
 
-/* Resolve a fault at block idx of m (the core of both backends and of prefault).
+/* Resolve a fault at block idx of m, byte boff of the block (PAGER_BOFF_WHOLE: all of
+ * it, for prefault) (the core of both backends and of prefault).
  * write: 1 write, 0 read, -1 unknown (inferred: a fault on a block already mapped
  * read-only here is a write). t0: when the fault started (ns). Returns 0, a negative
  * error (the block could not be loaded), or PAGER_FAULT_CHAIN (not a fault the pager
  * may resolve: a write through a read-only mapping). */
 #define PAGER_FAULT_CHAIN 1
-int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, int write, enum pager_ctx ctx,
-                        uint64_t t0);
+int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, size_t boff, int write,
+                        enum pager_ctx ctx, uint64_t t0);
 void pager_block_free_if_unused(struct pager_block *b);
 /* A new ABSENT block struct in f's index, or NULL (no memory). */
 struct pager_block *pager_block_new(struct pager_file *f, uint64_t blkno);
@@ -443,12 +457,25 @@ int direct_enabled(const struct pager_file *f);
 /* ABSENT block blkno of f (or none yet): locate it, map its range into a staging slot,
  * verify it there; it becomes DIRECT and staged (lock held; dropped meanwhile). ra: on
  * behalf of readahead (no slot is taken from another block; BF_READAHEAD on success).
- * Returns 0 (look at the block again), PAGER_DIRECT_NO (load it into a frame instead),
- * or -ENOMEM. */
-int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra);
-/* Map a DIRECT block into m, read-only: its staged entries move in, or the file range
- * is mapped afresh (lock held, no drop). */
-int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m);
+ * pieces (a fault's; needs ops.verify_piece): when the extent has pieces, only locate:
+ * the block becomes DIRECT with no piece checked, unstaged, and each piece is checked
+ * when first touched (direct_check_pieces). Returns 0 (look at the block again),
+ * PAGER_DIRECT_NO (load it into a frame instead), PAGER_DIRECT_WHOLE (pieces asked
+ * for, the extent has none: call again without), or -ENOMEM. */
+int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra, int pieces);
+/* DIRECT block b checked piece by piece, and the piece holding byte boff of it is not
+ * checked yet (PAGER_BOFF_WHOLE: some piece): map and check it, or, when two pieces
+ * are checked already or boff is PAGER_BOFF_WHOLE, every piece left, so that a block
+ * shows at most two checked pieces and three holes in a mapping (lock held; dropped
+ * around the check). Returns 0 (look at the block again) or PAGER_DIRECT_NO (a piece
+ * did not match: the block is ABSENT now; load it, which reports the error). */
+int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff);
+/* Whether byte boff of DIRECT block b may be shown (its piece is checked). */
+int direct_piece_checked(const struct pager_block *b, size_t boff);
+/* Map a DIRECT block into m, read-only, for an access at byte boff of it: its staged
+ * entries move in, or the file range is mapped afresh; of a block checked by pieces,
+ * the piece holding boff (checked) (lock held, no drop). */
+int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m, size_t boff);
 /* Unmap a DIRECT block from one mapping (hole != 0: leave a hole there). */
 int direct_unmap_one(struct pager *pg, struct pager_block *b, struct pager_bmap *bm, int hole);
 /* Forget a DIRECT block: unmap it everywhere, release its slot, leave the ring. It

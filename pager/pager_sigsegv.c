@@ -137,9 +137,9 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
     int write = fault_is_write(uc);
     int r = PAGER_FAULT_CHAIN;
     if (!(write > 0 && (m->flags & PAGER_MAP_READONLY))) {
-        uint64_t idx = (uint64_t)((char *)si->si_addr - m->addr) / m->file->bs;
+        uint64_t at = (uint64_t)((char *)si->si_addr - m->addr), bs = m->file->bs;
         tls_in_fault = 1;
-        r = pager_fault_resolve(m, idx, write, PAGER_CTX_SIGNAL, t0);
+        r = pager_fault_resolve(m, at / bs, (size_t)(at % bs), write, PAGER_CTX_SIGNAL, t0);
         tls_in_fault = 0;
     }
     registry_put(m);

@@ -161,7 +161,7 @@ static void uffd_fault(struct pager *pg, const struct uffd_msg *msg)
     uint64_t idx = (uint64_t)(addr - m->addr) / bs;
     char *blk = m->addr + idx * bs;
     int write = (msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0;
-    int r = pager_fault_resolve(m, idx, write, PAGER_CTX_UFFD, t0);
+    int r = pager_fault_resolve(m, idx, (size_t)(addr - blk), write, PAGER_CTX_UFFD, t0);
     TSAN_RELEASE();
     if (r < 0 && r != PAGER_FAULT_CHAIN) {
         int sent = 0;

@@ -141,16 +141,27 @@ int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_
                      unsigned flags);
 
 /* Where block blkno's raw bytes lie verbatim in the database file, so that they can be
- * mapped instead of copied (zero-copy reads). Applies to a data record stored
- * uncompressed with its payload on a page boundary of data.mdb (arrays with blocks of
- * >= 64 KiB: docs/format.md, "Payload layouts"; also blocks of compressed arrays that
- * compression did not shrink). On success:
- *   *fd        a descriptor of data.mdb, borrowed from the store (valid until
- *              store_close()); map it MAP_PRIVATE and PROT_READ only, never write to it.
- *   *off       the payload's file offset (a multiple of the page size); the payload is
- *              a->block_size bytes.
- *   *checksum  the record's XXH3-64 of those bytes: check what the mapping shows with
- *              store_block_verify() before trusting it (data stays checksummed).
+ * mapped instead of copied (zero-copy reads): see store_block_locate(). */
+struct store_extent {
+    int fd;               /* a descriptor of data.mdb, borrowed from the store (valid until
+                         store_close()); map it MAP_PRIVATE and PROT_READ only */
+    uint64_t off;         /* the payload's file offset (a multiple of the page size); the
+                         payload is the array's block_size bytes */
+    uint64_t checksum;    /* the record's XXH3-64 of those bytes: check what the mapping
+                          shows with store_block_verify() before trusting it */
+    unsigned piece_shift; /* 0, or log2 of the piece size: the record also holds a sum
+                             of each piece, so that one piece can be checked alone with
+                             store_block_verify_piece() (records written before
+                             2026-12-07 have none) */
+    uint64_t sums_off;    /* with piece_shift: file offset of the piece sums */
+};
+
+/* Where block blkno's raw bytes lie verbatim in data.mdb. Applies to a data record
+ * stored uncompressed with its payload on a page boundary of data.mdb (arrays with
+ * blocks of >= 64 KiB: docs/format.md, "Payload layouts"; also blocks of compressed
+ * arrays that compression did not shrink). On success *out says where (see struct
+ * store_extent); data stays checksummed: check the bytes (whole or by pieces) before
+ * trusting them.
  * The bytes stay at that offset while snapshot sn, or any snapshot in which the record
  * is live, is held: LMDB reuses a page only after no reader's snapshot contains it. A
  * caller that keeps a mapping must drop it before releasing the last snapshot in which
@@ -165,12 +176,18 @@ int store_block_read(struct store_snap *sn, const struct store_array *a, uint64_
  * every one of them, so a caller may not even ask. */
 #define STORE_LOCATE_MIN (64u << 10)
 
-int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno, int *fd,
-                       uint64_t *off, uint64_t *checksum, unsigned flags);
+int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno,
+                       struct store_extent *out, unsigned flags);
 
 /* Check n bytes (a block located with store_block_locate(), as mapped) against the
  * record's checksum. Returns 0 or BA_ECORRUPT. Allocates nothing, formats nothing. */
 int store_block_verify(const void *p, size_t n, uint64_t checksum);
+
+/* Check piece i (2^e->piece_shift bytes at p, as mapped from e->off + (i << shift)) of a
+ * located block against the record's sum of that piece, read from the file (pread):
+ * 0, BA_ECORRUPT, or -EIO. The extent must have pieces, and the snapshot that located it
+ * must still be held. Allocates nothing, formats nothing (fault context). */
+int store_block_verify_piece(const struct store_extent *e, unsigned i, const void *p);
 
 struct store_block_info {
     int present; /* 1 data, 0 hole, -1 tombstone */

@@ -55,6 +55,8 @@
 #define STORE_BLK_FORMAT    1u
 #define STORE_BLK_HDR       48u  /* block record header bytes */
 #define STORE_BLK_TOMBSTONE 0x1u /* header flag: block zeroed by commit `seq` */
+#define STORE_PIECE_MIN     16u  /* pieces of raw records: at least 64 KiB, */
+#define STORE_PIECES_MAX    64u  /* and at most this many per block */
 #define STORE_KEY_LEN       16u  /* (array id, blkno), both u64 big-endian */
 
 #define STORE_OVERFLOW_HDR 16u /* LMDB overflow page header (data starts after it) */
@@ -125,11 +127,18 @@ struct store_blk_hdr {
     uint64_t seq;         /* commit that wrote the record */
     uint64_t checksum;    /* XXH3-64 of the raw bytes (0 for a tombstone) */
     uint32_t stride;      /* shuffle element size (1 = not shuffled) */
+    uint8_t piece_shift;  /* 0, or log2 of the piece size: the value holds a table of
+                             XXH3-64 sums of each piece of the raw bytes right after the
+                             header (STORE_BLK_HDR), raw_len >> piece_shift entries */
 };
 
 /* Parse and check a record header against the value length. Returns 0 or BA_ECORRUPT
  * with *why set to a static string (no formatting: usable in fault context). */
 int store_blk_hdr_parse(const void *val, size_t len, struct store_blk_hdr *h, const char **why);
+/* Check the piece sums of record val (header h, parsed) against its n raw bytes,
+ * decoded and checked: 0 (also for a record without pieces) or BA_ECORRUPT. */
+int store_pieces_check(const struct store_blk_hdr *h, const void *val, const void *raw,
+                       const char **why);
 /* Write the 48-byte header (with its own checksum) to dst. */
 void store_blk_hdr_write(unsigned char *dst, const struct store_blk_hdr *h);
 /* Rewrite only the seq of an encoded header (and its checksum). */
@@ -158,7 +167,13 @@ struct store_enc {
     const void *payload;
     /* layout chosen by store_enc_layout() */
     uint32_t payload_off, value_len;
+    uint8_t piece_shift; /* raw payloads with piece sums (store_piece_shift()) */
 };
+
+/* The piece size (log2) of an uncompressed block of raw_len bytes whose record has room
+ * for a table of piece sums before a payload at payload_off, or 0 when it gets none: a
+ * block of at least two pieces of >= 64 KiB, at most STORE_PIECES_MAX of them. */
+unsigned store_piece_shift(uint32_t raw_len, uint32_t payload_off);
 
 void store_cctx_free(struct store_cctx *c);
 /* Encode raw (a->block_size bytes) with the array's codec, filters and level. out_buf

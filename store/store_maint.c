@@ -324,6 +324,8 @@ static int verify_block(void *ctx, const MDB_val *key, const MDB_val *val)
     int rc = store_block_decode(ds, &h, (const unsigned char *)val->mv_data + h.payload_off,
                                 v->scratch, &why);
     store_dpool_put(&v->st->dpool, ds);
+    if (!rc)
+        rc = store_pieces_check(&h, val->mv_data, v->scratch, &why);
     if (rc)
         problem(v, id, b, BA_ECORRUPT, "array '%s' block %llu: %s", a->name,
                 (unsigned long long)blkno, why);

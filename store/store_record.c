@@ -44,22 +44,41 @@ static void store_hash_update(XXH3_state_t *s, const void *p, size_t n)
 /* Chunk for fused copy+hash: small enough that the hash reads from L2. */
 #define STORE_COPY_CHUNK (128u << 10)
 
-/* Copy n bytes and return the XXH3-64 of them (the hash reads the destination while
- * it is still in cache). */
-static uint64_t store_copy_hash(void *dst, const void *src, size_t n)
+unsigned store_piece_shift(uint32_t raw_len, uint32_t payload_off)
+{
+    if (!raw_len || (raw_len & (raw_len - 1)))
+        return 0;
+    unsigned lg = 31u - (unsigned)__builtin_clz(raw_len);
+    unsigned shift = lg > STORE_PIECE_MIN + 6 ? lg - 6 : STORE_PIECE_MIN; /* <= 64 pieces */
+    if (lg <= shift || STORE_BLK_HDR + 8u * (raw_len >> shift) > payload_off)
+        return 0;
+    return shift;
+}
+
+/* XXH3-64 of n bytes at p, and with shift != 0 also of each 2^shift-byte piece into
+ * sums (little-endian, as stored). The whole hash streams the same bytes while they are
+ * in cache. When dst is not NULL the bytes are copied there first, piece by piece (or
+ * in STORE_COPY_CHUNKs), and hashed from the copy. */
+static uint64_t store_hash_pieces(void *dst, const void *src, size_t n, unsigned shift,
+                                  unsigned char *sums)
 {
     XXH3_state_t s;
     XXH3_INITSTATE(&s);
     XXH3_64bits_reset(&s);
+    size_t chunk = shift ? (size_t)1 << shift : STORE_COPY_CHUNK;
     unsigned char *d = dst;
     const unsigned char *p = src;
-    while (n) {
-        size_t k = n < STORE_COPY_CHUNK ? n : STORE_COPY_CHUNK;
-        memcpy(d, p, k);
-        store_hash_update(&s, d, k);
-        d += k;
-        p += k;
-        n -= k;
+    for (size_t at = 0, i = 0; at < n; i++) {
+        size_t k = n - at < chunk ? n - at : chunk;
+        const unsigned char *h = p + at;
+        if (d) {
+            memcpy(d + at, h, k);
+            h = d + at;
+        }
+        store_hash_update(&s, h, k);
+        if (shift)
+            store_le64_put(sums + 8 * i, store_hash(h, k));
+        at += k;
     }
     return XXH3_64bits_digest(&s);
 }
@@ -106,7 +125,7 @@ void store_blk_hdr_write(unsigned char *d, const struct store_blk_hdr *h)
     store_le64_put(d + 16, h->seq);
     store_le64_put(d + 24, h->checksum);
     store_le32_put(d + 32, h->stride);
-    store_le32_put(d + 36, 0);
+    store_le32_put(d + 36, h->piece_shift);
     store_le64_put(d + 40, store_hash(d, 40));
 }
 
@@ -137,12 +156,21 @@ int store_blk_hdr_parse(const void *val, size_t len, struct store_blk_hdr *h, co
     h->seq = store_le64_get(d + 16);
     h->checksum = store_le64_get(d + 24);
     h->stride = store_le32_get(d + 32);
+    uint32_t ps = store_le32_get(d + 36);
+    h->piece_shift = (uint8_t)ps;
     if (h->format != STORE_BLK_FORMAT) {
         *why = "unknown block record format";
         return BA_ECORRUPT;
     }
     if (h->flags & ~STORE_BLK_TOMBSTONE) {
         *why = "unknown flags in block header";
+        return BA_ECORRUPT;
+    }
+    if (ps && (ps < STORE_PIECE_MIN || ps > 31 || (h->flags & STORE_BLK_TOMBSTONE) ||
+               h->codec != STORE_CODEC_NONE || h->filters || h->raw_len % (1u << ps) ||
+               h->raw_len >> ps < 2 || h->raw_len >> ps > STORE_PIECES_MAX ||
+               h->payload_off < STORE_BLK_HDR + 8u * (h->raw_len >> ps))) {
+        *why = "bad piece table in block header";
         return BA_ECORRUPT;
     }
     if (h->flags & STORE_BLK_TOMBSTONE) {
@@ -385,6 +413,7 @@ static void layout_raw(struct store_enc *enc, const void *raw, unsigned psize)
     enc->checksum = 0;
     enc->payload_off = enc->raw_len >= STORE_ALIGN_MIN ? psize - STORE_OVERFLOW_HDR : STORE_BLK_HDR;
     enc->value_len = enc->payload_off + enc->raw_len;
+    enc->piece_shift = (uint8_t)store_piece_shift(enc->raw_len, enc->payload_off);
 }
 
 void store_enc_layout(struct store_enc *enc, const void *raw, unsigned psize, unsigned class_steps)
@@ -429,6 +458,7 @@ static struct store_blk_hdr enc_hdr(const struct store_enc *enc, uint64_t seq)
         .seq = seq,
         .checksum = enc->checksum,
         .stride = enc->stride,
+        .piece_shift = enc->zero || enc->codec != STORE_CODEC_NONE ? 0 : enc->piece_shift,
     };
 }
 
@@ -438,7 +468,8 @@ void store_enc_fill(unsigned char *dst, const struct store_enc *enc, uint64_t se
     if (!enc->zero) {
         memset(dst + STORE_BLK_HDR, 0, enc->payload_off - STORE_BLK_HDR);
         if (enc->codec == STORE_CODEC_NONE)
-            h.checksum = store_copy_hash(dst + enc->payload_off, enc->payload, enc->raw_len);
+            h.checksum = store_hash_pieces(dst + enc->payload_off, enc->payload, enc->raw_len,
+                                           h.piece_shift, dst + STORE_BLK_HDR);
         else
             memcpy(dst + enc->payload_off, enc->payload, enc->stored_len);
         size_t end = (size_t)enc->payload_off + enc->stored_len;
@@ -494,9 +525,10 @@ int store_enc_pwrite(int fd, uint64_t off, const struct store_enc *enc, uint64_t
     if (enc->zero || enc->payload_off > sizeof head)
         return 1;
     struct store_blk_hdr h = enc_hdr(enc, seq);
-    if (enc->codec == STORE_CODEC_NONE)
-        h.checksum = store_hash(enc->payload, enc->raw_len);
     memset(head + STORE_BLK_HDR, 0, enc->payload_off - STORE_BLK_HDR);
+    if (enc->codec == STORE_CODEC_NONE)
+        h.checksum = store_hash_pieces(NULL, enc->payload, enc->raw_len, h.piece_shift,
+                                       head + STORE_BLK_HDR);
     store_blk_hdr_write(head, &h);
     /* Zeros from the payload's end to the value's end and on to its last page's end, so
      * that the kernel never reads a page it is about to overwrite (the overflow run is
@@ -523,7 +555,7 @@ int store_block_decode(struct store_dslot *ds, const struct store_blk_hdr *h, co
 {
     uint64_t sum;
     if (h->codec == STORE_CODEC_NONE) {
-        sum = store_copy_hash(buf, payload, h->raw_len);
+        sum = store_hash_pieces(buf, payload, h->raw_len, 0, NULL);
     } else {
         size_t r = ZSTD_decompressDCtx(ds->z, buf, h->raw_len, payload, h->stored_len);
         if (ZSTD_isError(r)) {
@@ -542,5 +574,21 @@ int store_block_decode(struct store_dslot *ds, const struct store_blk_hdr *h, co
         *why = "checksum mismatch";
         return BA_ECORRUPT;
     }
+    return 0;
+}
+
+int store_pieces_check(const struct store_blk_hdr *h, const void *val, const void *raw,
+                       const char **why)
+{
+    if (!h->piece_shift)
+        return 0;
+    const unsigned char *sums = (const unsigned char *)val + STORE_BLK_HDR;
+    size_t piece = (size_t)1 << h->piece_shift;
+    for (uint32_t i = 0; i < h->raw_len >> h->piece_shift; i++)
+        if (store_le64_get(sums + 8 * i) !=
+            store_hash((const unsigned char *)raw + i * piece, piece)) {
+            *why = "piece checksum mismatch";
+            return BA_ECORRUPT;
+        }
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 
@@ -184,8 +185,8 @@ static int overflow_payload_off(const struct store *st, const MDB_val *val, uint
     return 0;
 }
 
-int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno, int *fd,
-                       uint64_t *off, uint64_t *checksum, unsigned flags)
+int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno,
+                       struct store_extent *out, unsigned flags)
 {
     struct store *st = sn->st;
     if (a->block_size < STORE_ALIGN_MIN)
@@ -222,21 +223,36 @@ int store_block_locate(struct store_snap *sn, const struct store_array *a, uint6
     else if (!rc && h.codec != STORE_CODEC_NONE)
         rc = -EAGAIN;
     else if (!rc)
-        rc = overflow_payload_off(st, &val, h.payload_off, h.raw_len, off, &why);
+        rc = overflow_payload_off(st, &val, h.payload_off, h.raw_len, &out->off, &why);
     store_map_unlock(st);
     if (rc == BA_ENOTFOUND || rc == -EAGAIN)
         return rc;
     if (rc)
         return read_fail(a, blkno, flags, rc, why, st);
-    if (mdb_env_get_fd(st->env, fd))
+    if (mdb_env_get_fd(st->env, &out->fd))
         return read_fail(a, blkno, flags, -EIO, "no descriptor of data.mdb", st);
-    *checksum = h.checksum;
+    out->checksum = h.checksum;
+    out->piece_shift = h.piece_shift;
+    /* The value (header, then the piece sums) starts payload_off bytes before it. */
+    out->sums_off = h.piece_shift ? out->off - h.payload_off + STORE_BLK_HDR : 0;
     return 0;
 }
 
 int store_block_verify(const void *p, size_t n, uint64_t checksum)
 {
     return store_hash(p, n) == checksum ? 0 : BA_ECORRUPT;
+}
+
+int store_block_verify_piece(const struct store_extent *e, unsigned i, const void *p)
+{
+    unsigned char sum[8];
+    ssize_t r;
+    do
+        r = pread(e->fd, sum, sizeof sum, (off_t)(e->sums_off + 8ull * i));
+    while (r < 0 && errno == EINTR);
+    if (r != (ssize_t)sizeof sum)
+        return -EIO;
+    return store_le64_get(sum) == store_hash(p, (size_t)1 << e->piece_shift) ? 0 : BA_ECORRUPT;
 }
 
 int store_block_info(struct store_snap *sn, uint64_t array_id, uint64_t blkno,

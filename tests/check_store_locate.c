@@ -6,7 +6,8 @@
  * block's; holes, tombstones, compressed records and small blocks are refused with
  * their codes; a snapshot keeps a located record's bytes in place while many commits
  * rewrite the block (LMDB reuses pages only past the oldest reader); damaged headers and
- * injected read failures are reported, quietly in fault context.
+ * injected read failures are reported, quietly in fault context; blocks of two or more
+ * 64 KiB pieces carry a sum per piece, so that one piece is checked alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,20 @@ static void fill_counters(void *buf, size_t n, uint64_t start)
         p[i] = start + i;
 }
 
+/* store_block_locate() for the tests that want the descriptor, offset and checksum. */
+static int locate3(struct store_snap *sn, const struct store_array *a, uint64_t blkno, int *fd,
+                   uint64_t *off, uint64_t *sum, unsigned flags)
+{
+    struct store_extent e;
+    int rc = store_block_locate(sn, a, blkno, &e, flags);
+    if (!rc) {
+        *fd = e.fd;
+        *off = e.off;
+        *sum = e.checksum;
+    }
+    return rc;
+}
+
 /* Map bs bytes of fd at off the way the pager does, or NULL. */
 static void *map_private(int fd, uint64_t off, size_t bs)
 {
@@ -95,7 +110,7 @@ static void expect_located(struct store *st, const struct store_array *a, uint64
     ck_assert_int_eq(store_snap_begin(st, &sn), 0);
     int fd = -1;
     uint64_t off = 1, sum = 0;
-    int rc = store_block_locate(sn, a, blkno, &fd, &off, &sum, 0);
+    int rc = locate3(sn, a, blkno, &fd, &off, &sum, 0);
     ck_assert_msg(rc == 0, "locate %s block %llu: %d %s", a->name, (unsigned long long)blkno, rc,
                   ba_errmsg());
     ck_assert_int_ge(fd, 0);
@@ -121,7 +136,7 @@ static int locate_rc(struct store *st, const struct store_array *a, uint64_t blk
     ck_assert_int_eq(store_snap_begin(st, &sn), 0);
     int fd;
     uint64_t off, sum;
-    int rc = store_block_locate(sn, a, blkno, &fd, &off, &sum, STORE_READ_QUIET);
+    int rc = locate3(sn, a, blkno, &fd, &off, &sum, STORE_READ_QUIET);
     store_snap_unref(sn);
     return rc;
 }
@@ -206,7 +221,7 @@ START_TEST(test_store_locate_snapshot_pins_the_bytes)
     ck_assert_int_eq(store_snap_begin(st, &sn), 0);
     int fd;
     uint64_t off, sum;
-    ck_assert_int_eq(store_block_locate(sn, &a, 0, &fd, &off, &sum, 0), 0);
+    ck_assert_int_eq(locate3(sn, &a, 0, &fd, &off, &sum, 0), 0);
     void *p = map_private(fd, off, bs);
     ck_assert_ptr_nonnull(p);
     for (int i = 0; i < 200; i++) {
@@ -247,7 +262,7 @@ START_TEST(test_store_locate_reports_damage_and_injected_errors)
     ck_assert_int_eq(store_snap_begin(st, &sn), 0);
     int fd;
     uint64_t off, sum;
-    ck_assert_int_eq(store_block_locate(sn, &a, 1, &fd, &off, &sum, 0), 0);
+    ck_assert_int_eq(locate3(sn, &a, 1, &fd, &off, &sum, 0), 0);
     store_snap_unref(sn);
     store_close(st);
     /* Damage the record's header (it sits in the same page, before the payload). */
@@ -263,22 +278,107 @@ START_TEST(test_store_locate_reports_damage_and_injected_errors)
     free(path);
     st = open_st(dir);
     ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-    ck_assert_int_eq(store_block_locate(sn, &a, 1, &fd, &off, &sum, 0), BA_ECORRUPT);
+    ck_assert_int_eq(locate3(sn, &a, 1, &fd, &off, &sum, 0), BA_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(ba_errmsg(), "block 1"));
     ck_assert_ptr_nonnull(strstr(ba_errmsg(), "header"));
     ba_error_set(BA_EINVAL, "sentinel");
-    ck_assert_int_eq(store_block_locate(sn, &a, 1, &fd, &off, &sum, STORE_READ_QUIET), BA_ECORRUPT);
+    ck_assert_int_eq(locate3(sn, &a, 1, &fd, &off, &sum, STORE_READ_QUIET), BA_ECORRUPT);
     ck_assert_str_eq(ba_errmsg(), "sentinel");
     /* The read seam fails locate too. */
     ba_inject_arm(BA_INJ_STORE_READ, -EIO, 0, 1);
-    ck_assert_int_eq(store_block_locate(sn, &a, 0, &fd, &off, &sum, STORE_READ_QUIET), -EIO);
+    ck_assert_int_eq(locate3(sn, &a, 0, &fd, &off, &sum, STORE_READ_QUIET), -EIO);
     ba_inject_clear();
-    ck_assert_int_eq(store_block_locate(sn, &a, 0, &fd, &off, &sum, STORE_READ_QUIET),
-                     BA_ENOTFOUND);
+    ck_assert_int_eq(locate3(sn, &a, 0, &fd, &off, &sum, STORE_READ_QUIET), BA_ENOTFOUND);
     store_snap_unref(sn);
     free(in);
     store_close(st);
     tu_rmtree(dir);
+}
+END_TEST
+
+static void count_problem(const struct store_problem *p, void *ctx)
+{
+    int *n = ctx;
+    if (strstr(p->what, "piece checksum mismatch"))
+        (*n)++;
+}
+
+/* A raw 2 MiB block (both write paths: LMDB's writable map and the read-only map) carries
+ * one sum per 64 KiB piece: each piece of the located bytes checks alone, a changed byte
+ * fails only its own piece; a damaged piece sum fails that piece and verify reports it,
+ * while the block still reads (its whole checksum is intact). 64 KiB blocks have no
+ * pieces. */
+START_TEST(test_store_locate_pieces_check_alone)
+{
+    for (int wm = 0; wm < 2; wm++) {
+        char *dir = tu_mkdtemp("st-loc-pieces");
+        struct store_opts o;
+        store_opts_init(&o);
+        o.flags = STORE_CREATE | STORE_NOSYNC | (wm ? STORE_WRITEMAP : 0);
+        struct store *st = NULL;
+        ck_assert_int_eq(store_open(dir, &o, &st), 0);
+        uint32_t bs = 2u << 20, ps = 64u << 10;
+        struct store_array a = mkarr(st, "p", STORE_CODEC_NONE, bs, 2);
+        struct store_array small = mkarr(st, "s", STORE_CODEC_NONE, ps, 2);
+        unsigned char *in = malloc(bs), *buf = malloc(bs);
+        tu_fill_random(in, bs, 5);
+        put_block(st, &a, 1, in);
+        put_block(st, &small, 0, in);
+        struct store_snap *sn;
+        ck_assert_int_eq(store_snap_begin(st, &sn), 0);
+        struct store_extent e;
+        ck_assert_int_eq(store_block_locate(sn, &small, 0, &e, 0), 0);
+        ck_assert_uint_eq(e.piece_shift, 0);
+        ck_assert_int_eq(store_block_locate(sn, &a, 1, &e, 0), 0);
+        ck_assert_uint_eq(e.piece_shift, 16);
+        ck_assert_uint_lt(e.sums_off, e.off);
+        ck_assert_uint_eq(e.off - e.sums_off, (uint64_t)sysconf(_SC_PAGESIZE) - 16 - 48);
+        unsigned char *p = map_private(e.fd, e.off, bs);
+        ck_assert_ptr_nonnull(p);
+        for (unsigned i = 0; i < bs / ps; i++)
+            ck_assert_int_eq(store_block_verify_piece(&e, i, p + (size_t)i * ps), 0);
+        ck_assert_int_eq(store_block_verify(p, bs, e.checksum), 0);
+        memcpy(buf, p, bs);
+        buf[7 * ps + 123] ^= 1;
+        ck_assert_int_eq(store_block_verify_piece(&e, 7, buf + 7 * ps), BA_ECORRUPT);
+        ck_assert_int_eq(store_block_verify_piece(&e, 6, buf + 6 * ps), 0);
+        ck_assert_int_eq(store_block_verify_piece(&e, 8, buf + 8 * ps), 0);
+        /* Piece 3 checked against piece 4's bytes: the sums are per piece. */
+        ck_assert_int_eq(store_block_verify_piece(&e, 3, p + 4 * ps), BA_ECORRUPT);
+        munmap(p, bs);
+        store_snap_unref(sn);
+        store_close(st);
+
+        /* Damage the sum of piece 3 on disk. */
+        char *path = tu_path(dir, "data.mdb");
+        int wfd = open(path, O_RDWR);
+        ck_assert_int_ge(wfd, 0);
+        unsigned char c;
+        ck_assert_int_eq(pread(wfd, &c, 1, (off_t)(e.sums_off + 8 * 3)), 1);
+        c ^= 0x10;
+        ck_assert_int_eq(pwrite(wfd, &c, 1, (off_t)(e.sums_off + 8 * 3)), 1);
+        close(wfd);
+        free(path);
+        ck_assert_int_eq(store_open(dir, &o, &st), 0);
+        ck_assert_int_eq(store_snap_begin(st, &sn), 0);
+        ck_assert_int_eq(store_block_locate(sn, &a, 1, &e, 0), 0);
+        p = map_private(e.fd, e.off, bs);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(store_block_verify_piece(&e, 3, p + 3 * ps), BA_ECORRUPT);
+        ck_assert_int_eq(store_block_verify_piece(&e, 2, p + 2 * ps), 0);
+        munmap(p, bs);
+        ck_assert_int_eq(store_block_read(sn, &a, 1, buf, 0), 0);
+        ck_assert(!memcmp(buf, in, bs));
+        store_snap_unref(sn);
+        int npieces = 0;
+        uint64_t np = 0;
+        ck_assert_int_eq(store_verify(st, count_problem, &npieces, &np), 0);
+        ck_assert_int_eq(npieces, 1);
+        store_close(st);
+        free(in);
+        free(buf);
+        tu_rmtree(dir);
+    }
 }
 END_TEST
 
@@ -291,6 +391,7 @@ static Suite *store_locate_suite(void)
     tcase_add_test(tc, test_store_locate_refuses_what_it_cannot_map);
     tcase_add_test(tc, test_store_locate_snapshot_pins_the_bytes);
     tcase_add_test(tc, test_store_locate_reports_damage_and_injected_errors);
+    tcase_add_test(tc, test_store_locate_pieces_check_alone);
     suite_add_tcase(s, tc);
     return s;
 }
