@@ -30,7 +30,9 @@
  *   direct    zero-copy (pager_direct.c): a block whose bytes ops.locate finds verbatim
  *             in a file (an extent: descriptor, page-aligned offset, checksum tag) is
  *             mapped from the page cache, MAP_PRIVATE and PROT_READ, instead of copied
- *             into a frame: no frame, outside the budget, checked once with ops.verify.
+ *             into a frame: no frame, outside the budget, checked once with ops.verify;
+ *             or, when the extent has pieces (ops.verify_piece), checked piece by piece
+ *             as read faults touch them (pager_direct.c, "Pieces").
  *   slot      a staging slot: block-sized address space of a pool (pool->stage) where a
  *             located extent is mapped and verified before any mapping shows it, and
  *             where readahead leaves DIRECT blocks "staged" until a fault moves them in.
@@ -89,12 +91,19 @@
  *   ABSENT -> LOCATING      [direct_locate <- read fault, prefault, ra_load]  a staging
  *                                                       slot taken (a fault may take a
  *                                                       staged block's); none: a fault
- *                                                       loads instead, readahead gives up
+ *                                                       loads instead, readahead gives up.
+ *                                                       A read fault with ops.verify_piece
+ *                                                       takes no slot: it only locates
  *   LOCATING -> LOCATING    [direct_locate]             BF_STALE (fault): locate again
  *   LOCATING -> DIRECT      [direct_locate]             located, mapped into the slot,
  *                                                       verified: staged, in the direct
  *                                                       ring, referenced (BF_READAHEAD
  *                                                       when readahead did it)
+ *   LOCATING -> DIRECT      [direct_locate, pieces]     the extent has pieces: no piece
+ *                                                       checked yet, nothing mapped, no
+ *                                                       slot (pshift != 0)
+ *   LOCATING -> ABSENT      [direct_locate, pieces]     the extent has none: the fault
+ *                                                       locates again with a slot
  *   LOCATING -> ABSENT      [direct_locate]             locate refused, the extent is
  *                                                       outside the file, mmap or verify
  *                                                       failed (a fault then loads the
@@ -102,7 +111,15 @@
  *                                                       readahead: also when stale
  *   DIRECT -> DIRECT        [block_fault_map -> direct_map_into]  read fault: the staged
  *                                                       entries move in (slot freed), or
- *                                                       the extent is mapped afresh
+ *                                                       the extent is mapped afresh; with
+ *                                                       pieces, the piece touched
+ *   DIRECT -> DIRECT        [direct_check_pieces]       read fault or prefault on an
+ *                                                       unchecked piece: it is checked
+ *                                                       (every piece left when two are
+ *                                                       checked, or for a prefault; then
+ *                                                       pshift 0: checked whole)
+ *   DIRECT -> ABSENT        [direct_check_pieces]       a piece does not match: the fault
+ *                                                       loads the block (and reports)
  *   DIRECT -> LOADING       [direct_copy <- write fault, write prefault]  a frame taken,
  *                                                       the DIRECT mappings and slot
  *                                                       dropped, the extent pread into
@@ -119,8 +136,11 @@
  *     writable only where the mapping allows writes and no writeout protects it
  *     (BF_WPROT). A DIRECT block is mapped PROT_READ everywhere, never writable and
  *     never a primary (no frame, no home), so the kernel's copy-on-write never runs.
- *   - A staging slot belongs to at most one block, LOCATING (always) or DIRECT (staged);
- *     the other slots of the pool are free. DIRECT blocks carry no frame flags
+ *   - A staging slot belongs to at most one block, LOCATING (always, unless it locates
+ *     for pieces) or DIRECT (staged); the other slots of the pool are free.
+ *   - A DIRECT block with pieces unchecked (pshift != 0) holds no slot, has at most two
+ *     pieces checked, and every mapping showing it shows only checked pieces (bmap
+ *     partial); the rest of its range there is hole. DIRECT blocks carry no frame flags
  *     (BF_AWAY, BF_WPROT, BF_STALE, BF_POISON), no pin, and a page-aligned extent.
  *   - BF_AWAY (the frame's entries left home) iff exactly one mapping is its primary.
  *   - LOADING, SPILLING, UNSPILLING, LOCATING are "busy": one thread does I/O without
@@ -158,6 +178,10 @@
  *     extent may be gone; readahead drops the block).
  *   - direct_copy() in frame_get(); after: the block is looked up again and must still
  *     be DIRECT, else the frame is freed and the fault looks again.
+ *   - direct_check_pieces() around the piece mmap and ops.verify_piece (nothing pins
+ *     the block); after: the block is looked up again and must be DIRECT with the same
+ *     dgen (the same DIRECT lifetime) and pieces left, else the check is thrown away
+ *     and the fault looks again.
  *   - spill_block()/unspill_block() around pwrite/pread (SPILLING/UNSPILLING pin it).
  *   - frame_get() when spilling or waiting for a frame; callers look the block up again
  *     by (file, blkno) and re-check its state, never trusting a pointer across a drop.
@@ -1102,7 +1126,7 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, size_t boff, int 
             r = block_fault_map(pg, b, m, boff, fault_writes(b, m, write), &hit);
             if (r == 0 && ctx != PAGER_CTX_API && pg->readahead && !again)
                 ra_on_fault(f, blkno, m, hit);
-            if (r == 0 && pg->nbmaps > pg->max_bmaps)
+            if (r == 0 && pg->nbmaps + pg->npiece_maps > pg->max_bmaps)
                 reclaim_vma_pressure(pg, b);
             break;
         }

@@ -119,7 +119,7 @@ void pager_check_block(const struct pager_block *b)
         assert((f->bs >> b->pshift) >= 2 && (f->bs >> b->pshift) <= 64);
         assert(b->pmask !=
                ((f->bs >> b->pshift) == 64 ? ~0ull : (1ull << (f->bs >> b->pshift)) - 1));
-        assert(__builtin_popcountll(b->pmask) <= 2);
+        assert((unsigned)__builtin_popcountll(b->pmask) <= (f->bs >> b->pshift) / 2);
         for (const struct pager_bmap *bm = b->maps; bm; bm = bm->next)
             assert(bm->partial);
     } else {
@@ -139,6 +139,7 @@ void pager_check_block(const struct pager_block *b)
         assert(b->blkno >= bm->m->first && b->blkno - bm->m->first < bm->m->n);
         assert(!direct || (!bm->writable && !bm->primary));
         assert(direct || !bm->partial);
+        assert(bm->partial || !bm->runs);
         if (bm->writable) {
             assert(b->state == BS_DIRTY);
             assert(!(b->flags & BF_WPROT));
@@ -171,7 +172,8 @@ void pager_check_locked(struct pager *pg)
         }
         assert(ring == r->n);
     }
-    uint64_t bmaps = 0, dirty_bytes = 0, used[PAGER_NPOOLS] = {0}, spilled[PAGER_NPOOLS] = {0};
+    uint64_t bmaps = 0, piece_maps = 0, dirty_bytes = 0, used[PAGER_NPOOLS] = {0},
+             spilled[PAGER_NPOOLS] = {0};
     uint64_t ndirect_all = 0, direct_bytes = 0, staged[PAGER_NPOOLS] = {0};
     for (const struct pager_file *f = pg->files; f; f = f->next) {
         uint64_t nblocks = 0, ndirty = 0, ndirect = 0;
@@ -182,6 +184,8 @@ void pager_check_locked(struct pager *pg)
                 pager_check_block(b);
                 nblocks++;
                 bmaps += block_nmapped(b);
+                for (const struct pager_bmap *bm = b->maps; bm; bm = bm->next)
+                    piece_maps += bm->runs;
                 ndirty += b->state == BS_DIRTY || b->state == BS_SPILLING ||
                           b->state == BS_SPILLED || b->state == BS_UNSPILLING;
                 used[pi] += b->state == BS_LOADING || b->state == BS_CLEAN ||
@@ -203,6 +207,7 @@ void pager_check_locked(struct pager *pg)
             assert(m->file == f);
     }
     assert(bmaps == pg->nbmaps);
+    assert(piece_maps == pg->npiece_maps);
     assert(dirty_bytes == pg->dirty_bytes);
     assert(ndirect_all == pg->dring.n);
     assert(pg->dring.n <= pg->max_direct);

@@ -98,6 +98,7 @@ struct pager_bmap {
     uint8_t writable; /* writes do not fault here */
     uint8_t primary;  /* this mapping holds the frame's own page table entries */
     uint8_t partial;  /* DIRECT: only checked pieces are mapped here (the rest is hole) */
+    uint8_t runs;     /* partial: piece mappings made here (pager.npiece_maps) */
 };
 
 struct pager_block {
@@ -277,6 +278,7 @@ struct pager {
     struct pager_ring dring; /* DIRECT blocks: their own CLOCK, capped at max_direct */
     uint64_t max_direct;
     uint64_t nbmaps, max_bmaps; /* blocks mapped (any kind), and the cap */
+    uint64_t npiece_maps;       /* piece mappings of partial bmaps: count with nbmaps */
     uint32_t dgen;              /* DIRECT lifetimes begun (pager_block.dgen) */
     int zerocopy;               /* map what ops.locate finds (SIGSEGV backend only) */
     unsigned direct_slots;      /* staging slots per pool (0: by block size) */
@@ -464,10 +466,9 @@ int direct_enabled(const struct pager_file *f);
  * for, the extent has none: call again without), or -ENOMEM. */
 int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra, int pieces);
 /* DIRECT block b checked piece by piece, and the piece holding byte boff of it is not
- * checked yet (PAGER_BOFF_WHOLE: some piece): map and check it, or, when two pieces
- * are checked already or boff is PAGER_BOFF_WHOLE, every piece left, so that a block
- * shows at most two checked pieces and three holes in a mapping (lock held; dropped
- * around the check). Returns 0 (look at the block again) or PAGER_DIRECT_NO (a piece
+ * checked yet (PAGER_BOFF_WHOLE: some piece): map and check it and the next one, or,
+ * when that would make more than half the block's pieces checked or boff is
+ * PAGER_BOFF_WHOLE, every piece left (lock held; dropped around the check). Returns 0 (look at the block again) or PAGER_DIRECT_NO (a piece
  * did not match: the block is ABSENT now; load it, which reports the error). */
 int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff);
 /* Whether byte boff of DIRECT block b may be shown (its piece is checked). */

@@ -25,7 +25,8 @@
  *
  * The ring also bounds the kernel's mapping count: each mapped block costs one or two
  * VMAs, so when more than max_bmaps blocks are mapped, the hand unmaps (without
- * evicting) until a margin below it is restored.
+ * evicting) until a margin below it is restored. A DIRECT block shown by pieces counts
+ * one more per piece mapping (npiece_maps), which costs one or two VMAs too.
  *
  * DIRECT blocks (zero-copy, pager_direct.c) hold no frame, so frame_get() has nothing
  * to gain from them: they have a ring of their own, with the same second-chance rule
@@ -186,7 +187,7 @@ static void ring_unmap_sweep(struct pager *pg, struct pager_ring *r, const struc
                              uint64_t target)
 {
     uint64_t steps = r->n;
-    while (pg->nbmaps > target && r->hand && steps--) {
+    while (pg->nbmaps + pg->npiece_maps > target && r->hand && steps--) {
         struct pager_block *b = r->hand;
         r->hand = b->cnext;
         if (b == keep || b->pin || block_guarded(pg, b))

@@ -102,8 +102,10 @@ static void pager_extra(char *extra, size_t n, ba_db *db)
                     ? (double)ps.fault_ns_total / 1e3 / (double)(ps.faults_read + ps.faults_write)
                     : 0.0,
                 (unsigned long long)ps.ram_limit);
-    bench_extra(extra, n, "\"direct_loads\": %llu, \"direct_copies\": %llu",
-                (unsigned long long)ps.direct_loads, (unsigned long long)ps.direct_copies);
+    bench_extra(extra, n,
+                "\"direct_loads\": %llu, \"direct_copies\": %llu, \"direct_pieces\": %llu",
+                (unsigned long long)ps.direct_loads, (unsigned long long)ps.direct_copies,
+                (unsigned long long)ps.direct_pieces);
 }
 
 /* ---- W1: write + durable commit ------------------------------------------------------------ */
