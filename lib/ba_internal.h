@@ -155,8 +155,7 @@ int session_load(void *ctx, uint64_t blkno, void *buf);
  * block in data.mdb (store_block_locate()), and its checksum check. Same rules. */
 int session_locate(void *ctx, uint64_t blkno, struct pager_extent *out);
 int session_verify(void *ctx, uint64_t blkno, const void *p, uint64_t tag);
-int session_verify_piece(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i,
-                         const void *p);
+int session_verify_piece(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i);
 /* Append an op to the metadata log (caller holds s->mu). */
 int session_log_op(struct ba_session *s, enum meta_op_kind kind, struct ba_array *arr);
 /* Remove every op naming arr (caller holds s->mu). */

@@ -227,14 +227,13 @@ int session_verify(void *ctx, uint64_t blkno, const void *p, uint64_t tag)
     return store_block_verify(p, pager_file_block_size(a->pf), tag);
 }
 
-int session_verify_piece(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i,
-                         const void *p)
+int session_verify_piece(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i)
 {
-    (void)ctx;
+    const struct ba_array *a = ctx;
     (void)blkno;
     struct store_extent se = {
         .fd = e->fd, .off = e->off, .piece_shift = e->piece_shift, .sums_off = e->piece_tag};
-    return store_block_verify_piece(&se, i, p);
+    return store_block_verify_piece(a->s->db->store, &se, i, NULL);
 }
 
 void session_set_cut(struct ba_session *s, struct ba_array *a, uint64_t cut)

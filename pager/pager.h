@@ -101,12 +101,13 @@ struct pager_ops {
      * pager mapped them) against tag. Returns 0, or nonzero to refuse the mapping (the
      * pager then calls load, which reports the error). Same context rules as load. */
     int (*verify)(void *ctx, uint64_t blkno, const void *p, uint64_t tag);
-    /* Optional, with locate: check piece i (2^e->piece_shift bytes at p, as mapped) of
-     * the block located at *e (fd, off, piece_shift and piece_tag as ops.locate gave
-     * them). Returns 0, or nonzero to refuse the block (the pager then calls load).
-     * Same context rules as load. */
-    int (*verify_piece)(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i,
-                        const void *p);
+    /* Optional, with locate: check piece i (the 2^e->piece_shift bytes at e->off + (i <<
+     * piece_shift) of e->fd) of the block located at *e (fd, off, piece_shift and
+     * piece_tag as ops.locate gave them), reading them as they lie in the file (through
+     * the owner's own mapping of it, say: the same page-cache pages the pager maps;
+     * the pager has asked the kernel to read them already). Returns 0, or nonzero to
+     * refuse the block (the pager then calls load). Same context rules as load. */
+    int (*verify_piece)(void *ctx, uint64_t blkno, const struct pager_extent *e, unsigned i);
     /* Members may be appended later; a NULL member means "not supported", so tables
      * made with designated initializers keep working. */
 };

@@ -38,10 +38,11 @@
  * with its mapping), which a random read of 64 KiB does not need. When ops.locate gives
  * the extent a piece size (2^piece_shift bytes, at most 64 pieces) and the file has
  * ops.verify_piece, a read fault only locates the block: it becomes DIRECT with no piece
- * checked and nothing mapped (no slot). A fault on an unchecked piece maps that piece,
- * alone, in a private mapping of the kernel's choosing, checks it there, unmaps it, and
- * marks it checked; the same fault then maps the piece into the user's mapping (its
- * entries are filled on access, like any file mapping). A fault checks the piece it
+ * checked and nothing mapped (no slot). A fault on an unchecked piece asks the kernel
+ * to read exactly that piece if it is not cached, has the owner check it where it lies
+ * (ops.verify_piece reads the file through its own mapping: the same page-cache pages),
+ * marks it checked, and maps it into the user's mapping (its entries are filled on
+ * access, like any file mapping). A fault checks the piece it
  * touches and the next one (a read of a piece's size at any offset spans two: one fault
  * instead of two), and maps the run of checked pieces around it. When a fault would
  * leave more than half the pieces checked, it checks every piece left (so does any
@@ -293,29 +294,19 @@ int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff)
     struct pager_extent e = {b->dfd, b->doff, 0, shift, b->ptag};
     uint32_t gen = b->dgen;
     pthread_mutex_unlock(&pg->lock);
-    /* Checked before shown, as a whole block is (see the top of this file), in a
-     * mapping of the kernel's choosing that only this thread knows: a piece is 64 KiB
-     * to a few MiB, too little to be worth a staging slot. */
+    /* Checked before shown, as a whole block is (see the top of this file): by the
+     * owner, through its own view of the file (no mapping of ours to make and unmap: a
+     * temporary one per check, with its TLB shootdown, was a quarter of the cost of a
+     * random 64 KiB read). */
     int r = 0;
     /* Read exactly these bytes if they are not in the page cache: one request for the
-     * range, and no read-around when the check touches a page (a fault on a file mapping
-     * reads up to the device's readahead, 8 MiB here, around the page: a cold random
-     * read of 64 KiB cost 1.4 ms that way). Pages already cached cost nothing more. */
+     * range, and no read-around when the owner's check touches a page (a fault on a file
+     * mapping may read up to the device's readahead, 8 MiB here, around the page: a cold
+     * random read of 64 KiB cost 1.4 ms that way). Pages already cached cost nothing. */
     posix_fadvise(e.fd, (off_t)(e.off + off), (off_t)len, POSIX_FADV_WILLNEED);
-    pager_fork_guard_enter();
-    char *t = mmap(NULL, len, PROT_READ, MAP_PRIVATE, e.fd, (off_t)(e.off + off));
-    if (t == MAP_FAILED)
-        r = -errno;
-    else {
-        madvise(t, len, MADV_DONTFORK);
-        madvise(t, len, MADV_RANDOM);
-    }
-    pager_fork_guard_exit();
     for (unsigned k = lo; !r && k <= hi; k++)
         if (want >> k & 1)
-            r = f->ops.verify_piece(f->ctx, blkno, &e, k, t + ((size_t)(k - lo) << shift));
-    if (t != MAP_FAILED)
-        munmap(t, len);
+            r = f->ops.verify_piece(f->ctx, blkno, &e, k);
     pthread_mutex_lock(&pg->lock);
     b = index_get(f, blkno);
     if (!b || b->state != BS_DIRECT || b->dgen != gen || !b->pshift)

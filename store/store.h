@@ -183,11 +183,14 @@ int store_block_locate(struct store_snap *sn, const struct store_array *a, uint6
  * record's checksum. Returns 0 or BA_ECORRUPT. Allocates nothing, formats nothing. */
 int store_block_verify(const void *p, size_t n, uint64_t checksum);
 
-/* Check piece i (2^e->piece_shift bytes at p, as mapped from e->off + (i << shift)) of a
- * located block against the record's sum of that piece, read from the file (pread):
- * 0, BA_ECORRUPT, or -EIO. The extent must have pieces, and the snapshot that located it
- * must still be held. Allocates nothing, formats nothing (fault context). */
-int store_block_verify_piece(const struct store_extent *e, unsigned i, const void *p);
+/* Check piece i of a located block (the 2^e->piece_shift bytes at e->off + (i << shift)
+ * of data.mdb: those at p, as mapped by the caller, or with p NULL those LMDB's own map
+ * shows) against the record's sum of that piece (read from the file, or through the map
+ * with p NULL): 0, BA_ECORRUPT, or -EIO. The extent must have pieces, and the snapshot
+ * that located it must still be held. Allocates nothing, formats nothing (fault
+ * context). */
+int store_block_verify_piece(struct store *st, const struct store_extent *e, unsigned i,
+                             const void *p);
 
 struct store_block_info {
     int present; /* 1 data, 0 hole, -1 tombstone */

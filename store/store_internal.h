@@ -306,8 +306,9 @@ struct store {
      * it forward (see store_txn.c). Under write_lock. */
     uint64_t rsv_done;
     uint64_t pf_last, pf_done; /* store_prefetch: end of the last record, of the window */
-    uintptr_t map_base;        /* LMDB's map as learnt by store_prefetch (0: not yet; atomic;
-                           reset under map_lock held exclusively when the map moves) */
+    uintptr_t map_base;        /* LMDB's map as learnt by store_prefetch and locate (0: not
+                           yet; atomic; reset under map_lock held exclusively when the
+                           map moves) */
 
     struct store_dpool dpool;
     struct store_workers workers;

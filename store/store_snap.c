@@ -224,6 +224,11 @@ int store_block_locate(struct store_snap *sn, const struct store_array *a, uint6
         rc = -EAGAIN;
     else if (!rc)
         rc = overflow_payload_off(st, &val, h.payload_off, h.raw_len, &out->off, &why);
+    if (!rc) /* where LMDB's map is, for store_block_verify_piece() (the map cannot move
+              * while map_lock is held) */
+        __atomic_store_n(&st->map_base,
+                         (uintptr_t)val.mv_data - (uintptr_t)(out->off - h.payload_off),
+                         __ATOMIC_RELAXED);
     store_map_unlock(st);
     if (rc == BA_ENOTFOUND || rc == -EAGAIN)
         return rc;
@@ -243,8 +248,29 @@ int store_block_verify(const void *p, size_t n, uint64_t checksum)
     return store_hash(p, n) == checksum ? 0 : BA_ECORRUPT;
 }
 
-int store_block_verify_piece(const struct store_extent *e, unsigned i, const void *p)
+int store_block_verify_piece(struct store *st, const struct store_extent *e, unsigned i,
+                             const void *p)
 {
+    size_t n = (size_t)1 << e->piece_shift;
+    if (!p) {
+        /* Through LMDB's map: the pages the caller maps, no mapping of our own to make. */
+        store_map_rdlock(st);
+        MDB_envinfo info;
+        int rc = mdb_env_info(st->env, &info) ? -EIO : 0;
+        uintptr_t mb = __atomic_load_n(&st->map_base, __ATOMIC_RELAXED);
+        uint64_t end = e->off + ((uint64_t)(i + 1) << e->piece_shift);
+        if (!rc && (!mb || end > info.me_mapsize || e->sums_off + 8ull * (i + 1) > e->off))
+            rc = -EAGAIN; /* the map moved since the locate (grown): the caller loads */
+        if (!rc) {
+            const unsigned char *base = (const unsigned char *)mb;
+            uint64_t sum = store_le64_get(base + e->sums_off + 8ull * i);
+            rc = sum == store_hash(base + e->off + ((uint64_t)i << e->piece_shift), n)
+                     ? 0
+                     : BA_ECORRUPT;
+        }
+        store_map_unlock(st);
+        return rc;
+    }
     unsigned char sum[8];
     ssize_t r;
     do
@@ -252,7 +278,7 @@ int store_block_verify_piece(const struct store_extent *e, unsigned i, const voi
     while (r < 0 && errno == EINTR);
     if (r != (ssize_t)sizeof sum)
         return -EIO;
-    return store_le64_get(sum) == store_hash(p, (size_t)1 << e->piece_shift) ? 0 : BA_ECORRUPT;
+    return store_le64_get(sum) == store_hash(p, n) ? 0 : BA_ECORRUPT;
 }
 
 int store_block_info(struct store_snap *sn, uint64_t array_id, uint64_t blkno,

@@ -335,16 +335,18 @@ START_TEST(test_store_locate_pieces_check_alone)
         ck_assert_uint_eq(e.off - e.sums_off, (uint64_t)sysconf(_SC_PAGESIZE) - 16 - 48);
         unsigned char *p = map_private(e.fd, e.off, bs);
         ck_assert_ptr_nonnull(p);
-        for (unsigned i = 0; i < bs / ps; i++)
-            ck_assert_int_eq(store_block_verify_piece(&e, i, p + (size_t)i * ps), 0);
+        for (unsigned i = 0; i < bs / ps; i++) {
+            ck_assert_int_eq(store_block_verify_piece(st, &e, i, p + (size_t)i * ps), 0);
+            ck_assert_int_eq(store_block_verify_piece(st, &e, i, NULL), 0); /* LMDB's map */
+        }
         ck_assert_int_eq(store_block_verify(p, bs, e.checksum), 0);
         memcpy(buf, p, bs);
         buf[7 * ps + 123] ^= 1;
-        ck_assert_int_eq(store_block_verify_piece(&e, 7, buf + 7 * ps), BA_ECORRUPT);
-        ck_assert_int_eq(store_block_verify_piece(&e, 6, buf + 6 * ps), 0);
-        ck_assert_int_eq(store_block_verify_piece(&e, 8, buf + 8 * ps), 0);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 7, buf + 7 * ps), BA_ECORRUPT);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 6, buf + 6 * ps), 0);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 8, buf + 8 * ps), 0);
         /* Piece 3 checked against piece 4's bytes: the sums are per piece. */
-        ck_assert_int_eq(store_block_verify_piece(&e, 3, p + 4 * ps), BA_ECORRUPT);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 3, p + 4 * ps), BA_ECORRUPT);
         munmap(p, bs);
         store_snap_unref(sn);
         store_close(st);
@@ -364,8 +366,10 @@ START_TEST(test_store_locate_pieces_check_alone)
         ck_assert_int_eq(store_block_locate(sn, &a, 1, &e, 0), 0);
         p = map_private(e.fd, e.off, bs);
         ck_assert_ptr_nonnull(p);
-        ck_assert_int_eq(store_block_verify_piece(&e, 3, p + 3 * ps), BA_ECORRUPT);
-        ck_assert_int_eq(store_block_verify_piece(&e, 2, p + 2 * ps), 0);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 3, p + 3 * ps), BA_ECORRUPT);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 3, NULL), BA_ECORRUPT);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 2, p + 2 * ps), 0);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 2, NULL), 0);
         munmap(p, bs);
         ck_assert_int_eq(store_block_read(sn, &a, 1, buf, 0), 0);
         ck_assert(!memcmp(buf, in, bs));
