@@ -205,7 +205,7 @@ int session_locate(void *ctx, uint64_t blkno, struct pager_extent *out)
     pthread_mutex_unlock(&s->load_mu);
 
     struct store_extent e;
-    int rc = store_block_locate(sr->snap, &rd, blkno, &e, STORE_READ_QUIET);
+    int rc = store_block_locate(sr->snap, &rd, blkno, out->hint, &e, STORE_READ_QUIET);
     if (!rc)
         *out = (struct pager_extent){.fd = e.fd,
                                      .off = e.off,

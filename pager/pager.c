@@ -971,7 +971,7 @@ static int direct_copy(struct pager *pg, struct pager_file *f, uint64_t blkno, e
     }
     /* A block checked whole is read from its extent; one checked by pieces is loaded
      * (and so checked) by ops.load. */
-    struct pager_extent src = {b->dfd, b->doff, 0, 0, 0};
+    struct pager_extent src = {b->dfd, b->doff, 0, 0, 0, UINT64_MAX};
     int checked = !b->pshift;
     direct_drop(pg, b);
     b->state = BS_LOADING;
@@ -1078,9 +1078,9 @@ int pager_fault_resolve(struct pager_mapping *m, uint64_t idx, size_t boff, int 
             if (write <= 0 && direct_enabled(f)) {
                 /* A fault of a few bytes checks the piece it touches (if the block has
                  * pieces); a prefault, the whole block. */
-                r = direct_locate(pg, f, blkno, 0, boff != PAGER_BOFF_WHOLE);
+                r = direct_locate(pg, f, blkno, 0, boff);
                 if (r == PAGER_DIRECT_WHOLE)
-                    r = direct_locate(pg, f, blkno, 0, 0);
+                    r = direct_locate(pg, f, blkno, 0, PAGER_BOFF_WHOLE);
                 if (r == 0)
                     continue; /* DIRECT and staged now (or changed): look again */
                 if (r < 0)

@@ -77,6 +77,10 @@ struct pager_extent {
      * touches: a random read of a few KiB costs a piece, not a block. */
     unsigned piece_shift;
     uint64_t piece_tag; /* handed back to ops.verify_piece */
+    /* Input to ops.locate: the byte of the block a read fault touched, or UINT64_MAX
+     * (readahead, prefault: the whole block). The owner may start reading what the
+     * access needs (the pieces around it) while it finds the block. */
+    uint64_t hint;
 };
 
 struct pager_ops {

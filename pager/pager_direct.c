@@ -189,7 +189,7 @@ static uint64_t pieces_all(const struct pager_block *b)
     return np >= 64 ? ~0ull : (1ull << np) - 1;
 }
 
-int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra, int pieces)
+int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra, size_t boff)
 {
     struct pager_pool *p = f->pool;
     struct pager_block *b = index_get(f, blkno);
@@ -198,7 +198,7 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
     if (b->state != BS_ABSENT || (b->flags & BF_POISON))
         return 0;
     uint32_t slot = PAGER_NO_SLOT;
-    pieces = pieces && !ra && f->ops.verify_piece;
+    int pieces = boff != PAGER_BOFF_WHOLE && !ra && f->ops.verify_piece;
     if (!pieces && slot_get(pg, p, ra, &slot)) {
         /* Readahead is far enough ahead: give up (a fault will do it). A fault copies. */
         pager_block_free_if_unused(b);
@@ -208,12 +208,12 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
     b->dslot = slot;
     b->flags = (uint8_t)((b->flags & BF_WRITEOUT) | (ra ? BF_RA_LOAD : 0));
     char *sa = pieces ? NULL : slot_addr(p, slot);
-    struct pager_extent e = {-1, 0, 0, 0, 0};
+    struct pager_extent e;
     int r, stale, mapped = 0, whole = 0;
     for (;;) {
         b->flags &= (uint8_t)~BF_STALE;
         pthread_mutex_unlock(&pg->lock);
-        e = (struct pager_extent){-1, 0, 0, 0, 0};
+        e = (struct pager_extent){-1, 0, 0, 0, 0, pieces ? (uint64_t)boff : UINT64_MAX};
         r = f->ops.locate(f->ctx, blkno, &e);
         if (!r)
             r = extent_check(&e, p->bs);
@@ -291,7 +291,7 @@ int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff)
         want = all & ~b->pmask;
     unsigned lo = (unsigned)__builtin_ctzll(want), hi = 63u - (unsigned)__builtin_clzll(want);
     size_t off = (size_t)lo << shift, len = (size_t)(hi - lo + 1) << shift;
-    struct pager_extent e = {b->dfd, b->doff, 0, shift, b->ptag};
+    struct pager_extent e = {b->dfd, b->doff, 0, shift, b->ptag, UINT64_MAX};
     uint32_t gen = b->dgen;
     pthread_mutex_unlock(&pg->lock);
     /* Checked before shown, as a whole block is (see the top of this file): by the

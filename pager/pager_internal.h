@@ -459,12 +459,13 @@ int direct_enabled(const struct pager_file *f);
 /* ABSENT block blkno of f (or none yet): locate it, map its range into a staging slot,
  * verify it there; it becomes DIRECT and staged (lock held; dropped meanwhile). ra: on
  * behalf of readahead (no slot is taken from another block; BF_READAHEAD on success).
- * pieces (a fault's; needs ops.verify_piece): when the extent has pieces, only locate:
- * the block becomes DIRECT with no piece checked, unstaged, and each piece is checked
- * when first touched (direct_check_pieces). Returns 0 (look at the block again),
- * PAGER_DIRECT_NO (load it into a frame instead), PAGER_DIRECT_WHOLE (pieces asked
- * for, the extent has none: call again without), or -ENOMEM. */
-int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra, int pieces);
+ * boff (a fault's offset in the block; PAGER_BOFF_WHOLE for the whole block): with
+ * ops.verify_piece, when the extent has pieces, only locate: the block becomes DIRECT
+ * with no piece checked, unstaged, and each piece is checked when first touched
+ * (direct_check_pieces). Returns 0 (look at the block again), PAGER_DIRECT_NO (load
+ * it into a frame instead), PAGER_DIRECT_WHOLE (pieces asked for, the extent has none:
+ * call again with PAGER_BOFF_WHOLE), or -ENOMEM. */
+int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra, size_t boff);
 /* DIRECT block b checked piece by piece, and the piece holding byte boff of it is not
  * checked yet (PAGER_BOFF_WHOLE: some piece): map and check it and the next one, or,
  * when that would make more than half the block's pieces checked or boff is

@@ -154,7 +154,7 @@ static void ra_load(struct pager *pg, struct pager_file *f, uint64_t blkno)
      * the fault then only moves the entries in. A block that cannot be mapped is loaded
      * into a frame below. */
     if (direct_enabled(f)) {
-        if (direct_locate(pg, f, blkno, 1, 0) != PAGER_DIRECT_NO)
+        if (direct_locate(pg, f, blkno, 1, PAGER_BOFF_WHOLE) != PAGER_DIRECT_NO)
             return;
         if (f->closing || index_get(f, blkno)) /* the lock was dropped */
             return;

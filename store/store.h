@@ -171,13 +171,17 @@ struct store_extent {
  * (not mappable: compressed, a block smaller than 64 KiB, or a payload not on a page
  * boundary; read it with store_block_read()); BA_ECORRUPT (a damaged block header or
  * overflow page header); -EIO. Fault-context safe like store_block_read() with
- * STORE_READ_QUIET, which it honours the same way. Many threads may call it at once. */
+ * STORE_READ_QUIET, which it honours the same way. Many threads may call it at once.
+ * hint: the byte of the block the caller is about to read, or UINT64_MAX. While block
+ * headers come from disk (the last one took more than STORE_COLD_NS to read), a hint
+ * makes the locate ask the kernel for the pieces around that byte together with the
+ * header, so that a cold random read waits for one round trip to the disk, not two. */
 /* Blocks smaller than this are never stored page-aligned: store_block_locate() refuses
  * every one of them, so a caller may not even ask. */
 #define STORE_LOCATE_MIN (64u << 10)
 
 int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno,
-                       struct store_extent *out, unsigned flags);
+                       uint64_t hint, struct store_extent *out, unsigned flags);
 
 /* Check n bytes (a block located with store_block_locate(), as mapped) against the
  * record's checksum. Returns 0 or BA_ECORRUPT. Allocates nothing, formats nothing. */

@@ -306,6 +306,8 @@ struct store {
      * it forward (see store_txn.c). Under write_lock. */
     uint64_t rsv_done;
     uint64_t pf_last, pf_done; /* store_prefetch: end of the last record, of the window */
+    int locate_cold;           /* the last block header a locate read came from disk
+                                  (atomic; store_block_locate's prefetch) */
     uintptr_t map_base;        /* LMDB's map as learnt by store_prefetch and locate (0: not
                            yet; atomic; reset under map_lock held exclusively when the
                            map moves) */

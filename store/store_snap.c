@@ -10,6 +10,7 @@
  * allocate nothing and format nothing (fault context).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -185,8 +186,31 @@ static int overflow_payload_off(const struct store *st, const MDB_val *val, uint
     return 0;
 }
 
+/* A block header that takes longer than this to read came from disk. */
+#define STORE_COLD_NS 30000u
+
+/* Before the header of a raw record at `value` (a pointer into LMDB's map) is read from
+ * disk: ask for it and for the two pieces around byte `hint` of its payload at once
+ * (where the layout of an uncompressed block of this size puts them). */
+static void locate_prefetch(struct store *st, const struct store_array *a, const void *value,
+                            uint64_t hint)
+{
+    uintptr_t mb = __atomic_load_n(&st->map_base, __ATOMIC_RELAXED);
+    uint32_t poff = st->psize - STORE_OVERFLOW_HDR;
+    unsigned shift = store_piece_shift(a->block_size, poff);
+    int fd;
+    if (!mb || (uintptr_t)value <= mb + STORE_OVERFLOW_HDR || !shift || hint >= a->block_size ||
+        mdb_env_get_fd(st->env, &fd))
+        return;
+    uint64_t voff = (uintptr_t)value - mb, piece = (uint64_t)1 << shift;
+    uint64_t from = hint >> shift << shift,
+             len = from + 2 * piece > a->block_size ? piece : 2 * piece;
+    posix_fadvise(fd, (off_t)(voff - STORE_OVERFLOW_HDR), (off_t)st->psize, POSIX_FADV_WILLNEED);
+    posix_fadvise(fd, (off_t)(voff + poff + from), (off_t)len, POSIX_FADV_WILLNEED);
+}
+
 int store_block_locate(struct store_snap *sn, const struct store_array *a, uint64_t blkno,
-                       struct store_extent *out, unsigned flags)
+                       uint64_t hint, struct store_extent *out, unsigned flags)
 {
     struct store *st = sn->st;
     if (a->block_size < STORE_ALIGN_MIN)
@@ -212,8 +236,17 @@ int store_block_locate(struct store_snap *sn, const struct store_array *a, uint6
         rc = store_err_mdb_quiet(st, rc);
         return read_fail(a, blkno, flags, rc, "LMDB lookup failed", st);
     }
+    /* mdb_get() found the value's place without reading it: its header page is read
+     * here, from disk when cold. */
+    int cold = __atomic_load_n(&st->locate_cold, __ATOMIC_RELAXED);
+    if (cold && hint != UINT64_MAX && a->codec == STORE_CODEC_NONE)
+        locate_prefetch(st, a, val.mv_data, hint);
+    uint64_t t0 = ba_now_ns();
     struct store_blk_hdr h;
     rc = store_blk_hdr_parse(val.mv_data, val.mv_size, &h, &why);
+    int now_cold = ba_now_ns() - t0 > STORE_COLD_NS;
+    if (now_cold != cold)
+        __atomic_store_n(&st->locate_cold, now_cold, __ATOMIC_RELAXED);
     if (!rc && !(h.flags & STORE_BLK_TOMBSTONE) && h.raw_len != a->block_size) {
         rc = BA_ECORRUPT;
         why = "record length differs from the array's block size";

@@ -86,7 +86,7 @@ static int locate3(struct store_snap *sn, const struct store_array *a, uint64_t 
                    uint64_t *off, uint64_t *sum, unsigned flags)
 {
     struct store_extent e;
-    int rc = store_block_locate(sn, a, blkno, &e, flags);
+    int rc = store_block_locate(sn, a, blkno, UINT64_MAX, &e, flags);
     if (!rc) {
         *fd = e.fd;
         *off = e.off;
@@ -327,9 +327,9 @@ START_TEST(test_store_locate_pieces_check_alone)
         struct store_snap *sn;
         ck_assert_int_eq(store_snap_begin(st, &sn), 0);
         struct store_extent e;
-        ck_assert_int_eq(store_block_locate(sn, &small, 0, &e, 0), 0);
+        ck_assert_int_eq(store_block_locate(sn, &small, 0, UINT64_MAX, &e, 0), 0);
         ck_assert_uint_eq(e.piece_shift, 0);
-        ck_assert_int_eq(store_block_locate(sn, &a, 1, &e, 0), 0);
+        ck_assert_int_eq(store_block_locate(sn, &a, 1, 5u << 16, &e, 0), 0);
         ck_assert_uint_eq(e.piece_shift, 16);
         ck_assert_uint_lt(e.sums_off, e.off);
         ck_assert_uint_eq(e.off - e.sums_off, (uint64_t)sysconf(_SC_PAGESIZE) - 16 - 48);
@@ -363,7 +363,7 @@ START_TEST(test_store_locate_pieces_check_alone)
         free(path);
         ck_assert_int_eq(store_open(dir, &o, &st), 0);
         ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-        ck_assert_int_eq(store_block_locate(sn, &a, 1, &e, 0), 0);
+        ck_assert_int_eq(store_block_locate(sn, &a, 1, 5u << 16, &e, 0), 0);
         p = map_private(e.fd, e.off, bs);
         ck_assert_ptr_nonnull(p);
         ck_assert_int_eq(store_block_verify_piece(st, &e, 3, p + 3 * ps), BA_ECORRUPT);
