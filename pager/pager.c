@@ -267,6 +267,17 @@
  *   same gap as between two plain mmaps of one file at offsets 4096 and 0). With the
  *   page cache dropped (disk-bound) zero-copy matched the mmap loop (0.85-0.96x).
  *
+ *   Pieces (pager_direct.c), measured with bench_ba rand (2,000 reads of 64 KiB at
+ *   random rows of a 4 GiB array of 2 MiB blocks, a fresh handle per repetition,
+ *   interleaved A/B runs, medians of 3): page cache warm, 7.6k reads/s checking whole
+ *   blocks, 11.0k checking pieces but the rest of a block at its third piece (whole-
+ *   block checks were then 85% of the hashing), 21-24k with pairs of pieces and up to
+ *   half a block, 27-33k with the owner checking through its own mapping instead of a
+ *   mapping per check (whose munmap cost a TLB shootdown each). Cold: 0.7k reads/s with
+ *   the 8 MiB read-around of a file fault, 3.8-4.2k reading exactly the pieces, 5.2-5.4k
+ *   with the record's header asked for together with them (ops.locate's hint).
+ *   numpy.memmap in the same runs: ~83k warm, ~0.8k cold.
+ *
  *   Kernel VMAs: a mapped block costs one or two; unmapped ones merge back into the
  *   holes and home. The number of mapped blocks, frames' and DIRECT alike, is capped at
  *   max_map_count / 16 (the CLOCK hands unmap beyond it, the direct ring's first), so
