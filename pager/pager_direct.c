@@ -317,6 +317,9 @@ int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff)
         direct_drop(pg, b);
         return PAGER_DIRECT_NO;
     }
+    if ((b->pmask | want) != all && (unsigned)__builtin_popcountll(b->pmask | want) > np / 2)
+        return 0; /* other threads checked pieces meanwhile: with these, more than half
+                   * would be; the fault looks again and checks the rest */
     b->pmask |= want;
     PAGER_COUNT(f, direct_pieces, (uint64_t)__builtin_popcountll(want));
     if (b->pmask == all) {
