@@ -822,8 +822,11 @@ START_TEST(test_pager_direct_readahead_stages_ahead)
     for (uint64_t b = 4; b < NBLK; b++)
         ck_assert(block_is(blk_addr(m, b, BS), BS, 1, b));
     ba_pager_stat st = stats(pg);
-    ck_assert_uint_ge(st.readahead_loads, 4);
-    ck_assert_uint_ge(st.readahead_hits, 4);
+    /* Block 5 at least (staged above, then touched); how many more the workers stage
+     * before the reader catches up depends on the machine's load (a clean-clone CI run
+     * under ctest -j2 saw 3 of the 4 this test once asked for). */
+    ck_assert_uint_ge(st.readahead_loads, 1);
+    ck_assert_uint_ge(st.readahead_hits, 1);
     ck_assert_uint_eq(st.direct_loads, NBLK);
     ck_assert_uint_eq(st.ram_used, 0);
     ck_assert_uint_eq(st.loads, 0);
