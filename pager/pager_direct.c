@@ -330,16 +330,11 @@ int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff)
     return 0;
 }
 
-/* Show piece i of partial DIRECT block b at addr (its place in a mapping), with the
- * checked pieces next to it: one mapping for the run. */
-static int piece_map(struct pager_block *b, char *addr, unsigned i)
+/* Map bytes [off, off + len) of DIRECT block b's extent at addr + off (addr: the block's
+ * place in a mapping), read-only; the kernel fills the entries on access, with
+ * fault-around. 0 or -errno. */
+static int extent_map(struct pager_block *b, char *addr, size_t off, size_t len)
 {
-    unsigned lo = i, hi = i, np = b->file->bs >> b->pshift;
-    while (lo > 0 && (b->pmask >> (lo - 1) & 1))
-        lo--;
-    while (hi + 1 < np && (b->pmask >> (hi + 1) & 1))
-        hi++;
-    size_t len = (size_t)(hi - lo + 1) << b->pshift, off = (size_t)lo << b->pshift;
     pager_fork_guard_enter();
     int r = pager_mmap_view(addr + off, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd,
                             (off_t)(b->doff + off)) == MAP_FAILED
@@ -351,87 +346,61 @@ static int piece_map(struct pager_block *b, char *addr, unsigned i)
     return r;
 }
 
+/* Show piece i of partial DIRECT block b at addr (its place in a mapping), with the
+ * checked pieces next to it: one mapping for the run. */
+static int piece_map(struct pager_block *b, char *addr, unsigned i)
+{
+    unsigned lo = i, hi = i, np = b->file->bs >> b->pshift;
+    while (lo > 0 && (b->pmask >> (lo - 1) & 1))
+        lo--;
+    while (hi + 1 < np && (b->pmask >> (hi + 1) & 1))
+        hi++;
+    return extent_map(b, addr, (size_t)lo << b->pshift, (size_t)(hi - lo + 1) << b->pshift);
+}
+
 int direct_map_into(struct pager *pg, struct pager_block *b, struct pager_mapping *m, size_t boff)
 {
     struct pager_pool *p = b->file->pool;
     char *addr = pager_block_addr(m, b->blkno);
     struct pager_bmap *bm = block_bmap(b, m);
-    int r = -1;
-    if (bm || b->pshift) {
-        /* Pieces: the one touched is checked (the caller saw to it); a mapping that
-         * shows pieces of a block checked whole since gets the whole block. */
-        assert(direct_piece_checked(b, boff));
-        int fresh = !bm;
-        if (fresh && !(bm = slab_alloc(&pg->bmap_slab)))
-            return -ENOMEM;
-        if (b->pshift)
-            r = piece_map(b, addr, (unsigned)(boff >> b->pshift));
-        else {
-            pager_fork_guard_enter();
-            r = pager_mmap_view(addr, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd,
-                                (off_t)b->doff) == MAP_FAILED
-                    ? -errno
-                    : 0;
-            if (!r)
-                madvise(addr, p->bs, MADV_DONTFORK);
-            pager_fork_guard_exit();
-        }
-        if (r) {
-            pg->be->hole_reserve(pg, m, addr, p->bs);
-            if (fresh)
-                slab_free(&pg->bmap_slab, bm);
-            else
-                direct_unmap_one(pg, b, bm, 0);
-            return r;
-        }
-        if (fresh) {
-            bm->m = m;
-            bm->writable = 0;
-            bm->primary = 0;
-            bm->runs = 0;
-            bm->next = b->maps;
-            b->maps = bm;
-            pg->nbmaps++;
-        }
-        pg->npiece_maps -= bm->runs;
-        bm->runs = b->pshift ? (uint8_t)(bm->runs + 1) : 0;
-        pg->npiece_maps += bm->runs;
-        bm->partial = b->pshift != 0;
-        return 0;
-    }
-    bm = slab_alloc(&pg->bmap_slab);
-    if (!bm)
+    /* Pieces: the one touched is checked (the caller saw to it). A mapping that shows
+     * pieces of a block checked whole since (bm already there) gets the whole block. */
+    assert(direct_piece_checked(b, boff));
+    int fresh = !bm, r = -1;
+    if (fresh && !(bm = slab_alloc(&pg->bmap_slab)))
         return -ENOMEM;
-    if (b->dslot != PAGER_NO_SLOT) {
-        r = range_move(slot_addr(p, b->dslot), addr, p->bs);
-        slot_put(p, b->dslot);
-        b->dslot = PAGER_NO_SLOT;
-    }
-    if (r < 0) {
-        /* Not staged (or the move failed): map the range afresh; the kernel fills the
-         * entries on access, with fault-around. (A move keeps the slot's DONTFORK.) */
-        pager_fork_guard_enter();
-        r = pager_mmap_view(addr, p->bs, PROT_READ, MAP_PRIVATE | MAP_FIXED, b->dfd,
-                            (off_t)b->doff) == MAP_FAILED
-                ? -errno
-                : 0;
-        if (!r)
-            madvise(addr, p->bs, MADV_DONTFORK);
-        pager_fork_guard_exit();
-        if (r) {
-            pg->be->hole_reserve(pg, m, addr, p->bs);
-            slab_free(&pg->bmap_slab, bm);
-            return r;
+    if (b->pshift) {
+        r = piece_map(b, addr, (unsigned)(boff >> b->pshift));
+    } else {
+        if (b->dslot != PAGER_NO_SLOT) { /* staged: its entries move in (and DONTFORK) */
+            r = range_move(slot_addr(p, b->dslot), addr, p->bs);
+            slot_put(p, b->dslot);
+            b->dslot = PAGER_NO_SLOT;
         }
+        if (r < 0) /* not staged, or the move failed: map the range afresh */
+            r = extent_map(b, addr, 0, p->bs);
     }
-    bm->m = m;
-    bm->writable = 0;
-    bm->primary = 0;
-    bm->partial = 0;
-    bm->runs = 0;
-    bm->next = b->maps;
-    b->maps = bm;
-    pg->nbmaps++;
+    if (r) {
+        pg->be->hole_reserve(pg, m, addr, p->bs);
+        if (fresh)
+            slab_free(&pg->bmap_slab, bm);
+        else
+            direct_unmap_one(pg, b, bm, 0);
+        return r;
+    }
+    if (fresh) {
+        bm->m = m;
+        bm->writable = 0;
+        bm->primary = 0;
+        bm->runs = 0;
+        bm->next = b->maps;
+        b->maps = bm;
+        pg->nbmaps++;
+    }
+    pg->npiece_maps -= bm->runs;
+    bm->runs = b->pshift ? (uint8_t)(bm->runs + 1) : 0;
+    pg->npiece_maps += bm->runs;
+    bm->partial = b->pshift != 0;
     return 0;
 }
 
