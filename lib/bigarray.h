@@ -370,9 +370,10 @@ typedef struct ba_pager_stat {
     uint64_t direct_copies;   /**< of those, blocks copied into RAM at a write */
     uint64_t direct_bytes;    /**< bytes of blocks mapped zero-copy now: the kernel's page
                                    cache, not counted in ram_used */
-    uint64_t direct_pieces;   /**< pieces (64 KiB of a 2 MiB block) checksummed alone: a
-                                   read fault on a zero-copy block checks only the piece it
-                                   touches, until a third piece makes it check the rest */
+    uint64_t direct_pieces;   /**< pieces (32 KiB of a 2 MiB block) checksummed alone: a
+                                   read fault on a zero-copy block checks only the pieces
+                                   under the 64 KiB from the byte it touches, until more
+                                   than half would be checked, when it checks the rest */
 } ba_pager_stat;
 
 /** Counters of the database's pager (all sessions). st->size must be set. */

@@ -273,7 +273,9 @@
  *   blocks, 11.0k checking pieces but the rest of a block at its third piece (whole-
  *   block checks were then 85% of the hashing), 21-24k with pairs of pieces and up to
  *   half a block, 27-33k with the owner checking through its own mapping instead of a
- *   mapping per check (whose munmap cost a TLB shootdown each). Cold: 0.7k reads/s with
+ *   mapping per check (whose munmap cost a TLB shootdown each), 31-33k against 24-28k
+ *   with 32 KiB pieces instead of 64 KiB (a 64 KiB read checks 64-96 KiB, not 128: XXH3
+ *   was 42% of the read's profile; perf record). Cold: 0.7k reads/s with
  *   the 8 MiB read-around of a file fault, 3.8-4.2k reading exactly the pieces, 5.2-5.4k
  *   with the record's header asked for together with them (ops.locate's hint).
  *   numpy.memmap in the same runs: ~83k warm, ~0.8k cold.

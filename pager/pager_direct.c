@@ -42,9 +42,9 @@
  * to read exactly that piece if it is not cached, has the owner check it where it lies
  * (ops.verify_piece reads the file through its own mapping: the same page-cache pages),
  * marks it checked, and maps it into the user's mapping (its entries are filled on
- * access, like any file mapping). A fault checks the piece it
- * touches and the next one (a read of a piece's size at any offset spans two: one fault
- * instead of two), and maps the run of checked pieces around it. When a fault would
+ * access, like any file mapping). A fault checks the pieces under the 64 KiB from the
+ * byte it touches (PAGER_PIECE_SPAN: a read of that size at any offset takes one fault,
+ * and with 32 KiB pieces checks 64-96 KiB), and maps the run of checked pieces around it. When a fault would
  * leave more than half the pieces checked, it checks every piece left (so does any
  * prefault) and the block is DIRECT whole from then on. Each piece mapping costs one
  * or two VMAs, like a mapped block, so it counts like one against the VMA cap
@@ -285,8 +285,13 @@ int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff)
     unsigned shift = b->pshift;
     assert(b->state == BS_DIRECT && shift);
     unsigned np = f->bs >> shift, i = boff == PAGER_BOFF_WHOLE ? 0 : (unsigned)(boff >> shift);
-    /* The piece touched and the next: a read of a piece's size at any offset spans two. */
-    want = (i + 1 < np ? 3ull << i : 1ull << i) & ~b->pmask;
+    /* The pieces under PAGER_PIECE_SPAN bytes from the byte touched: a small read at any
+     * offset takes one fault, and checks little more than it reads. */
+    size_t end = boff == PAGER_BOFF_WHOLE || f->bs - boff <= PAGER_PIECE_SPAN
+                     ? f->bs
+                     : boff + PAGER_PIECE_SPAN;
+    unsigned last = boff == PAGER_BOFF_WHOLE ? i : (unsigned)((end - 1) >> shift), n = last - i + 1;
+    want = (n >= 64 ? ~0ull : ((1ull << n) - 1) << i) & ~b->pmask;
     if (boff == PAGER_BOFF_WHOLE || (unsigned)__builtin_popcountll(b->pmask | want) > np / 2)
         want = all & ~b->pmask;
     unsigned lo = (unsigned)__builtin_ctzll(want), hi = 63u - (unsigned)__builtin_clzll(want);

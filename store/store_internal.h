@@ -55,7 +55,7 @@
 #define STORE_BLK_FORMAT    1u
 #define STORE_BLK_HDR       48u  /* block record header bytes */
 #define STORE_BLK_TOMBSTONE 0x1u /* header flag: block zeroed by commit `seq` */
-#define STORE_PIECE_MIN     16u  /* pieces of raw records: at least 64 KiB, */
+#define STORE_PIECE_MIN     15u  /* pieces of raw records: at least 32 KiB, */
 #define STORE_PIECES_MAX    64u  /* and at most this many per block */
 #define STORE_KEY_LEN       16u  /* (array id, blkno), both u64 big-endian */
 
@@ -172,8 +172,11 @@ struct store_enc {
 
 /* The piece size (log2) of an uncompressed block of raw_len bytes whose record has room
  * for a table of piece sums before a payload at payload_off, or 0 when it gets none: a
- * block of at least two pieces of >= 64 KiB, at most STORE_PIECES_MAX of them. */
+ * block of at least two pieces of >= 32 KiB, at most STORE_PIECES_MAX of them. */
 unsigned store_piece_shift(uint32_t raw_len, uint32_t payload_off);
+/* The bytes from a locate's hint a read is expected to take (the pager checks the pieces
+ * under them: PAGER_PIECE_SPAN); a cold locate asks for them with the header. */
+#define STORE_HINT_SPAN (64u << 10)
 
 void store_cctx_free(struct store_cctx *c);
 /* Encode raw (a->block_size bytes) with the array's codec, filters and level. out_buf

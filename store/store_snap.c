@@ -190,8 +190,9 @@ static int overflow_payload_off(const struct store *st, const MDB_val *val, uint
 #define STORE_COLD_NS 30000u
 
 /* Before the header of a raw record at `value` (a pointer into LMDB's map) is read from
- * disk: ask for it and for the two pieces around byte `hint` of its payload at once
- * (where the layout of an uncompressed block of this size puts them). */
+ * disk: ask for it and for the pieces under the STORE_HINT_SPAN bytes from byte `hint`
+ * of its payload at once (where the layout of an uncompressed block of this size puts
+ * them): what the pager's piece check will read (PAGER_PIECE_SPAN). */
 static void locate_prefetch(struct store *st, const struct store_array *a, const void *value,
                             uint64_t hint)
 {
@@ -204,7 +205,10 @@ static void locate_prefetch(struct store *st, const struct store_array *a, const
         return;
     uint64_t voff = (uintptr_t)value - mb, piece = (uint64_t)1 << shift;
     uint64_t from = hint >> shift << shift,
-             len = from + 2 * piece > a->block_size ? piece : 2 * piece;
+             to = a->block_size - hint <= STORE_HINT_SPAN
+                      ? a->block_size
+                      : (hint + STORE_HINT_SPAN + piece - 1) >> shift << shift,
+             len = to - from;
     posix_fadvise(fd, (off_t)(voff - STORE_OVERFLOW_HDR), (off_t)st->psize, POSIX_FADV_WILLNEED);
     posix_fadvise(fd, (off_t)(voff + poff + from), (off_t)len, POSIX_FADV_WILLNEED);
 }

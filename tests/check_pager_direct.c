@@ -1076,11 +1076,12 @@ static void expect_vma(const void *addr, const char *path, const char *perms_wan
     ck_assert_int_eq(is_file, file_want);
 }
 
-/* A read fault on a block with pieces maps and checks the piece it touches and the
- * next, nothing else: the block is DIRECT with those pieces checked, its other pieces
- * stay holes. Other faults likewise, until one would leave more than half the pieces
- * checked: it checks every piece left and maps the whole block. No whole-block check,
- * no load, no frame. */
+/* A read fault on a block with pieces maps and checks the pieces under the 64 KiB from
+ * the byte it touches (PAGER_PIECE_SPAN: two 64 KiB pieces, one when the byte starts a
+ * piece, fewer at the block's end), nothing else: the block is DIRECT with those pieces
+ * checked, its other pieces stay holes. Other faults likewise, until one would leave
+ * more than half the pieces checked: it checks every piece left and maps the whole
+ * block. No whole-block check, no load, no frame. */
 START_TEST(test_pager_direct_pieces_check_what_is_touched)
 {
     struct dfile d;
@@ -1104,13 +1105,13 @@ START_TEST(test_pager_direct_pieces_check_what_is_touched)
     ck_assert_uint_eq(cnt(&d.pverifies), 2);
     ck_assert_uint_eq(stats(pg).faults_read, 1); /* the read ran on into piece 6 */
     pager_check(pg);
-    ck_assert_uint_eq(piece_word(m, 2, 9, 0), piece_pattern(1, 2, 9, 0));
+    ck_assert_uint_eq(piece_word(m, 2, 9, 1), piece_pattern(1, 2, 9, 1));
     ck_assert_uint_eq(info(f, 2).pieces, (3u << 5) | (3u << 9));
     ck_assert_uint_eq(cnt(&d.pverifies), 4);
     expect_vma(b2 + 8 * PS, d.path, "---p", 0);
     expect_vma(b2 + 11 * PS, d.path, "---p", 0);
-    ck_assert_uint_eq(piece_word(m, 2, 12, 0), piece_pattern(1, 2, 12, 0));
-    ck_assert_uint_eq(piece_word(m, 2, 0, 0), piece_pattern(1, 2, 0, 0));
+    ck_assert_uint_eq(piece_word(m, 2, 12, 1), piece_pattern(1, 2, 12, 1));
+    ck_assert_uint_eq(piece_word(m, 2, 0, 1), piece_pattern(1, 2, 0, 1));
     ck_assert_uint_eq(info(f, 2).pieces, (3u << 0) | (3u << 5) | (3u << 9) | (3u << 12));
     ck_assert_uint_eq(cnt(&d.pverifies), 8);
     pager_check(pg);
@@ -1129,6 +1130,16 @@ START_TEST(test_pager_direct_pieces_check_what_is_touched)
     ck_assert_uint_eq(st.loads, 0);
     ck_assert_uint_eq(st.ram_used, 0);
     ck_assert_uint_eq(cnt(&d.loads), 0);
+    pager_check(pg);
+    /* A touch at the first byte of a piece checks that piece alone (the 64 KiB from it);
+     * one in the last piece checks only it. */
+    ck_assert_uint_eq(piece_word(m, 3, 4, 0), piece_pattern(1, 3, 4, 0));
+    ck_assert_uint_eq(info(f, 3).pieces, 1u << 4);
+    ck_assert_uint_eq(piece_word(m, 3, 15, 1), piece_pattern(1, 3, 15, 1));
+    ck_assert_uint_eq(info(f, 3).pieces, (1u << 4) | (1u << 15));
+    ck_assert_uint_eq(cnt(&d.pverifies), 18);
+    expect_vma(blk_addr(m, 3, PBS) + 5 * PS, d.path, "---p", 0);
+    expect_vma(blk_addr(m, 3, PBS) + 14 * PS, d.path, "---p", 0);
     pager_check(pg);
     teardown(pg, f, m);
     dfile_destroy(&d);
@@ -1219,11 +1230,11 @@ START_TEST(test_pager_direct_pieces_two_mappings_prefault_invalidate)
     struct pager *pg = mkpager(4 * PBS, 0);
     struct pager_file *f = mkfile(pg, &d);
     struct pager_mapping *m1 = mkmap(f, 0, PNB), *m2 = mkmap(f, 2, 4);
-    ck_assert_uint_eq(piece_word(m1, 3, 1, 0), piece_pattern(1, 3, 1, 0));
+    ck_assert_uint_eq(piece_word(m1, 3, 1, 1), piece_pattern(1, 3, 1, 1));
     ck_assert_uint_eq(piece_word(m2, 1, 1, 9), piece_pattern(1, 3, 1, 9));
     EXPECT_BLK(f, 3, PAGER_BLK_DIRECT, 2, 0);
     ck_assert_uint_eq(cnt(&d.pverifies), 2);
-    ck_assert_uint_eq(piece_word(m2, 1, 4, 0), piece_pattern(1, 3, 4, 0));
+    ck_assert_uint_eq(piece_word(m2, 1, 4, 1), piece_pattern(1, 3, 4, 1));
     ck_assert_uint_eq(piece_word(m1, 3, 4, 1), piece_pattern(1, 3, 4, 1));
     ck_assert_uint_eq(cnt(&d.pverifies), 4);
     pager_check(pg);
@@ -1242,7 +1253,7 @@ START_TEST(test_pager_direct_pieces_two_mappings_prefault_invalidate)
     EXPECT_BLK(f, 4, PAGER_BLK_ABSENT, 0, 0);
     ck_assert_uint_eq(piece_word(m1, 4, 6, 0), piece_pattern(2, 4, 6, 0));
     ck_assert_uint_eq(piece_word(m2, 1, 2, 0), piece_pattern(2, 3, 2, 0));
-    ck_assert_uint_eq(info(f, 4).pieces, 3u << 6);
+    ck_assert_uint_eq(info(f, 4).pieces, 1u << 6);
     ck_assert(block_is(blk_addr(m1, 3, PBS), PBS, 2, 3));
     pager_check(pg);
     pager_unmap(m2);

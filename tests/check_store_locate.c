@@ -7,7 +7,7 @@
  * their codes; a snapshot keeps a located record's bytes in place while many commits
  * rewrite the block (LMDB reuses pages only past the oldest reader); damaged headers and
  * injected read failures are reported, quietly in fault context; blocks of two or more
- * 64 KiB pieces carry a sum per piece, so that one piece is checked alone.
+ * 32 KiB pieces carry a sum per piece, so that one piece is checked alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -304,10 +304,10 @@ static void count_problem(const struct store_problem *p, void *ctx)
 }
 
 /* A raw 2 MiB block (both write paths: LMDB's writable map and the read-only map) carries
- * one sum per 64 KiB piece: each piece of the located bytes checks alone, a changed byte
+ * one sum per 32 KiB piece: each piece of the located bytes checks alone, a changed byte
  * fails only its own piece; a damaged piece sum fails that piece and verify reports it,
- * while the block still reads (its whole checksum is intact). 64 KiB blocks have no
- * pieces. */
+ * while the block still reads (its whole checksum is intact). The smallest block that
+ * maps (64 KiB) has two pieces (a piece is at least 32 KiB). */
 START_TEST(test_store_locate_pieces_check_alone)
 {
     for (int wm = 0; wm < 2; wm++) {
@@ -317,9 +317,9 @@ START_TEST(test_store_locate_pieces_check_alone)
         o.flags = STORE_CREATE | STORE_NOSYNC | (wm ? STORE_WRITEMAP : 0);
         struct store *st = NULL;
         ck_assert_int_eq(store_open(dir, &o, &st), 0);
-        uint32_t bs = 2u << 20, ps = 64u << 10;
+        uint32_t bs = 2u << 20, ps = 32u << 10;
         struct store_array a = mkarr(st, "p", STORE_CODEC_NONE, bs, 2);
-        struct store_array small = mkarr(st, "s", STORE_CODEC_NONE, ps, 2);
+        struct store_array small = mkarr(st, "s", STORE_CODEC_NONE, STORE_LOCATE_MIN, 2);
         unsigned char *in = malloc(bs), *buf = malloc(bs);
         tu_fill_random(in, bs, 5);
         put_block(st, &a, 1, in);
@@ -328,9 +328,12 @@ START_TEST(test_store_locate_pieces_check_alone)
         ck_assert_int_eq(store_snap_begin(st, &sn), 0);
         struct store_extent e;
         ck_assert_int_eq(store_block_locate(sn, &small, 0, UINT64_MAX, &e, 0), 0);
-        ck_assert_uint_eq(e.piece_shift, 0);
-        ck_assert_int_eq(store_block_locate(sn, &a, 1, 5u << 16, &e, 0), 0);
-        ck_assert_uint_eq(e.piece_shift, 16);
+        ck_assert_uint_eq(e.piece_shift, 15);
+        ck_assert_uint_eq(STORE_LOCATE_MIN >> e.piece_shift, 2);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 0, NULL), 0);
+        ck_assert_int_eq(store_block_verify_piece(st, &e, 1, NULL), 0);
+        ck_assert_int_eq(store_block_locate(sn, &a, 1, 5u << 15, &e, 0), 0);
+        ck_assert_uint_eq(e.piece_shift, 15);
         ck_assert_uint_lt(e.sums_off, e.off);
         ck_assert_uint_eq(e.off - e.sums_off, (uint64_t)sysconf(_SC_PAGESIZE) - 16 - 48);
         unsigned char *p = map_private(e.fd, e.off, bs);
@@ -363,7 +366,7 @@ START_TEST(test_store_locate_pieces_check_alone)
         free(path);
         ck_assert_int_eq(store_open(dir, &o, &st), 0);
         ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-        ck_assert_int_eq(store_block_locate(sn, &a, 1, 5u << 16, &e, 0), 0);
+        ck_assert_int_eq(store_block_locate(sn, &a, 1, 5u << 15, &e, 0), 0);
         p = map_private(e.fd, e.off, bs);
         ck_assert_ptr_nonnull(p);
         ck_assert_int_eq(store_block_verify_piece(st, &e, 3, p + 3 * ps), BA_ECORRUPT);

@@ -11,7 +11,9 @@
  *  - ba_db_verify runs to the end (or the open fails with a code);
  *  - every block is preloaded through a view of its own: a block that loads must hold
  *    exactly its original bytes; one that does not gives the code from preload, and
- *    touching it through a view raises SIGBUS in that thread (caught with
+ *    touching it through a view (at the damaged byte when it lies in a raw payload:
+ *    zero-copy reads check blocks with piece sums by pieces) raises SIGBUS in that
+ *    thread (caught with
  *    sigsetjmp/siglongjmp), ba_array_fault_error() names it, and the array's other
  *    blocks stay readable;
  *  - damage that reads see, verify reports; damage to a record (payload, header,
@@ -416,8 +418,25 @@ static int view_block(ba_array *a, const struct arr_def *d, int64_t blk, ba_view
     return ba_array_view(a, &sl, 1, BA_VIEW_READONLY, v);
 }
 
+/* A damaged byte that lies in a raw payload (whatever the trial aimed at): which block,
+ * and where in it. */
+struct raw_hit {
+    int arr;
+    int64_t blk, byte; /* arr -1: none */
+};
+
+static struct raw_hit raw_hit_of(const struct layout *L, uint64_t off)
+{
+    for (size_t i = 0; i < L->n[T_RAW_PAYLOAD]; i++) {
+        const struct region *g = &L->r[T_RAW_PAYLOAD][i];
+        if (off >= g->off && off - g->off < g->len)
+            return (struct raw_hit){g->arr, g->blkno, (int64_t)(off - g->off)};
+    }
+    return (struct raw_hit){-1, -1, -1};
+}
+
 static int child_read(const char *path, int backend, int target_arr, int64_t target_blk,
-                      struct result *r)
+                      struct raw_hit hit, struct result *r)
 {
     crash_result = r;
     ba_db_options o;
@@ -471,7 +490,9 @@ static int child_read(const char *path, int backend, int target_arr, int64_t tar
         }
         ba_array_close(a);
     }
-    /* Touch the first damaged block through a view: SIGBUS in this thread. */
+    /* Touch the first damaged block through a view: SIGBUS in this thread. At the
+     * damaged byte when it is in a raw payload: a block with piece sums is checked piece
+     * by piece on zero-copy reads, so its intact pieces read fine (and right). */
     if (r->bad_arr >= 0) {
         const struct arr_def *d = &defs[r->bad_arr];
         ba_array *a;
@@ -489,7 +510,9 @@ static int child_read(const char *path, int backend, int target_arr, int64_t tar
         r->sigbus_tried = 1;
         volatile unsigned char sink = 0;
         if (!sigsetjmp(bus_jmp, 1))
-            sink = ((volatile unsigned char *)v.data)[d->block_size / 2];
+            sink = ((volatile unsigned char *)
+                        v.data)[r->bad_arr == hit.arr && r->bad_blk == hit.blk ? (size_t)hit.byte
+                                                                               : d->block_size / 2];
         (void)sink;
         sigaction(SIGBUS, &old, NULL);
         r->sigbus_seen = bus_seen;
@@ -652,7 +675,7 @@ static void trial(const char *pristine_path, const char *dir, const struct layou
     TCHECK(pid2 >= 0, "fork");
     if (pid2 == 0) {
         alarm(60);
-        _exit(child_read(path, backend, rg->arr, rg->blkno, rr));
+        _exit(child_read(path, backend, rg->arr, rg->blkno, raw_hit_of(L, off), rr));
     }
     int st2 = rel_wait(pid2);
     fg->trials++;
