@@ -226,6 +226,8 @@ def goals(run, out):
                    f"E2E-mean-{c}", "bigarray-py", "memmap", 0.9)
         for ba in ("bigarray-py", "bigarray-py-zstd1"):
             ratio_goal(f"#4 mean ahead of h5py ({c})", f"E2E-mean-{c}", ba, "h5py", 1.0)
+        ratio_goal(f"#4 mean ahead of h5py, compressed ({c})", f"E2E-mean-{c}",
+                   "bigarray-py-zstd1", "h5py-gzip1", 1.0)
     out.append("| goal | compared | ratio (>1 = bigarray better) | needed | met |")
     out.append("|---|---|---|---|---|")
     for text, what, shown, need, ok in G:
