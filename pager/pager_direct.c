@@ -44,13 +44,14 @@
  * marks it checked, and maps it into the user's mapping (its entries are filled on
  * access, like any file mapping). A fault checks the pieces under the 64 KiB from the
  * byte it touches (PAGER_PIECE_SPAN: a read of that size at any offset takes one fault,
- * and with 32 KiB pieces checks 64-96 KiB), and maps the run of checked pieces around it. When a fault would
- * leave more than half the pieces checked, it checks every piece left (so does any
- * prefault) and the block is DIRECT whole from then on. Each piece mapping costs one
- * or two VMAs, like a mapped block, so it counts like one against the VMA cap
- * (bmap->runs, pager.npiece_maps). A mapping showing pieces of a block checked whole
- * since gets the whole range at its next fault there (bmap->partial). A piece that does not match drops the
- * block and the fault loads it with ops.load, which checks the whole block and reports;
+ * and with 32 KiB pieces checks 64-96 KiB), and maps the run of checked pieces around
+ * it. When a fault would leave more than half the pieces checked, it checks every piece
+ * left (so does any prefault) and the block is DIRECT whole from then on. Each piece
+ * mapping costs one or two VMAs, like a mapped block, so it counts like one against the
+ * VMA cap (bmap->runs, pager.npiece_maps). A mapping showing pieces of a block checked
+ * whole since gets the whole range at its next fault there (bmap->partial). A piece
+ * that does not match drops the block and the fault loads it with ops.load, which
+ * checks the whole block and reports;
  * a write to a block with unchecked pieces copies it with ops.load too (checked), not
  * with a pread of the extent. Readahead and prefault always check whole blocks.
  *
@@ -284,16 +285,18 @@ int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff)
     uint64_t blkno = b->blkno, all = pieces_all(b), want;
     unsigned shift = b->pshift;
     assert(b->state == BS_DIRECT && shift);
-    unsigned np = f->bs >> shift, i = boff == PAGER_BOFF_WHOLE ? 0 : (unsigned)(boff >> shift);
-    /* The pieces under PAGER_PIECE_SPAN bytes from the byte touched: a small read at any
-     * offset takes one fault, and checks little more than it reads. */
-    size_t end = boff == PAGER_BOFF_WHOLE || f->bs - boff <= PAGER_PIECE_SPAN
-                     ? f->bs
-                     : boff + PAGER_PIECE_SPAN;
-    unsigned last = boff == PAGER_BOFF_WHOLE ? i : (unsigned)((end - 1) >> shift), n = last - i + 1;
-    want = (n >= 64 ? ~0ull : ((1ull << n) - 1) << i) & ~b->pmask;
-    if (boff == PAGER_BOFF_WHOLE || (unsigned)__builtin_popcountll(b->pmask | want) > np / 2)
-        want = all & ~b->pmask;
+    unsigned np = f->bs >> shift;
+    want = all & ~b->pmask; /* a prefault, or more than half: every piece left */
+    if (boff != PAGER_BOFF_WHOLE) {
+        /* The pieces under PAGER_PIECE_SPAN bytes from the byte touched (first to last;
+         * 2 << 63 wraps to 0, which the unsigned subtraction wants): a small read at any
+         * offset takes one fault, and checks little more than it reads. */
+        size_t end = f->bs - boff <= PAGER_PIECE_SPAN ? f->bs : boff + PAGER_PIECE_SPAN;
+        unsigned first = (unsigned)(boff >> shift), last = (unsigned)((end - 1) >> shift);
+        uint64_t span = ((2ull << last) - (1ull << first)) & ~b->pmask;
+        if ((unsigned)__builtin_popcountll(b->pmask | span) <= np / 2)
+            want = span;
+    }
     unsigned lo = (unsigned)__builtin_ctzll(want), hi = 63u - (unsigned)__builtin_clzll(want);
     size_t off = (size_t)lo << shift, len = (size_t)(hi - lo + 1) << shift;
     struct pager_extent e = {b->dfd, b->doff, 0, shift, b->ptag, UINT64_MAX};

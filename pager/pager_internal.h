@@ -468,9 +468,9 @@ int direct_enabled(const struct pager_file *f);
 int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra, size_t boff);
 /* DIRECT block b checked piece by piece, and the piece holding byte boff of it is not
  * checked yet (PAGER_BOFF_WHOLE: some piece): map and check the pieces under the
- * PAGER_PIECE_SPAN bytes from boff, or,
- * when that would make more than half the block's pieces checked or boff is
- * PAGER_BOFF_WHOLE, every piece left (lock held; dropped around the check). Returns 0 (look at the block again) or PAGER_DIRECT_NO (a piece
+ * PAGER_PIECE_SPAN bytes from boff, or, when that would make more than half the block's
+ * pieces checked or boff is PAGER_BOFF_WHOLE, every piece left (lock held; dropped
+ * around the check). Returns 0 (look at the block again) or PAGER_DIRECT_NO (a piece
  * did not match: the block is ABSENT now; load it, which reports the error). */
 int direct_check_pieces(struct pager *pg, struct pager_block *b, size_t boff);
 /* How far past the byte a fault touched direct_check_pieces checks: the size of a small

@@ -64,7 +64,7 @@ Corrupt blocks
     ``faulthandler`` is enabled). ``A.preload(key)`` (or ``bigarray.preload(view)``)
     loads the blocks under a slice first and raises CorruptError instead; a careful
     reader preloads before handing a view to numpy. ``db.verify()`` lists every
-    damaged record. (Uncompressed blocks read zero-copy are checked by the 64 KiB
+    damaged record. (Uncompressed blocks read zero-copy are checked by the 32 KiB
     pieces a read touches, so an intact piece of a damaged block still reads; a preload
     checks whole blocks.)
 
