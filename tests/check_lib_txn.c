@@ -410,18 +410,6 @@ END_TEST
 
 /* ---- load errors -------------------------------------------------------------------------- */
 
-static sigjmp_buf bus_jmp;
-static volatile sig_atomic_t bus_seen;
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-    (void)sig;
-    (void)si;
-    (void)uc;
-    bus_seen = 1;
-    siglongjmp(bus_jmp, 1);
-}
-
 START_TEST(test_load_errors_preload_code_and_sigbus)
 {
     struct tl_db t;
@@ -434,19 +422,9 @@ START_TEST(test_load_errors_preload_code_and_sigbus)
     TL_FAILS(ba_view_preload(&v, 0), -EIO);
     ck_assert_ptr_nonnull(strstr(ba_errmsg(), "'a'"));
     /* Touching the memory: SIGBUS to this thread, the error recorded on the array. */
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGBUS, &sa, &old);
-    bus_seen = 0;
-    volatile uint8_t sink = 0;
-    if (!sigsetjmp(bus_jmp, 1))
-        sink = ((volatile uint8_t *)v.data)[2 * BS + 1];
-    (void)sink;
-    sigaction(SIGBUS, &old, NULL);
+    int bus = tu_sigbus_reading((const char *)v.data + 2 * BS + 1, NULL);
     ba_inject_clear();
-    ck_assert(bus_seen);
+    ck_assert(bus);
     int64_t blk;
     TL_FAILS(ba_array_fault_error(a, &blk), -EIO);
     ck_assert_int_eq(blk, 2);

@@ -187,18 +187,6 @@ START_TEST(test_zerocopy_write_then_commit)
 }
 END_TEST
 
-static sigjmp_buf bus_jmp;
-static volatile sig_atomic_t bus_seen;
-
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-    (void)sig;
-    (void)si;
-    (void)uc;
-    bus_seen = 1;
-    siglongjmp(bus_jmp, 1);
-}
-
 /* Find the file offset of block blk's payload (blocks of bs) in data.mdb by its first
  * words. */
 static off_t payload_offset_bs(const char *dbpath, uint64_t blk, uint32_t bs)
@@ -239,23 +227,6 @@ static void flip_byte(const char *dbpath, off_t off, unsigned bit)
     ck_assert_int_eq(pwrite(fd, &c, 1, off), 1);
     close(fd);
     free(path);
-}
-
-/* Whether reading the word at p raised SIGBUS. */
-static int sigbus_reading(const volatile uint64_t *p)
-{
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGBUS, &sa, &old);
-    bus_seen = 0;
-    volatile uint64_t sink = 0;
-    if (!sigsetjmp(bus_jmp, 1))
-        sink = *p;
-    (void)sink;
-    sigaction(SIGBUS, &old, NULL);
-    return bus_seen;
 }
 
 static void count_piece_problem(const ba_problem *p, void *ctx)
@@ -303,9 +274,9 @@ START_TEST(test_zerocopy_pieces_random_reads)
         ck_assert_uint_eq(st.loads, 0);
         at = 2 * PWB + 5 * PPW + 1;
         ck_assert_uint_eq(w[at], val(1, at));
-        ck_assert(sigbus_reading(&w[2 * PWB + 20 * PPW + 2]));
+        ck_assert(tu_sigbus_reading(&w[2 * PWB + 20 * PPW + 2], NULL));
     } else {
-        ck_assert(sigbus_reading(&w[2 * PWB + 5 * PPW + 1]));
+        ck_assert(tu_sigbus_reading(&w[2 * PWB + 5 * PPW + 1], NULL));
     }
     int64_t blk;
     TL_FAILS(ba_array_fault_error(a, &blk), BA_ECORRUPT);
@@ -349,7 +320,7 @@ START_TEST(test_zerocopy_damaged_payload_sigbus)
     ba_view part;
     TL_OK(ba_array_view_text(a, "16384:24576", 0, &part)); /* block 2 */
     TL_FAILS(ba_view_preload(&part, 0), BA_ECORRUPT);
-    ck_assert(sigbus_reading(&((volatile uint64_t *)v.data)[2 * WPB + 9]));
+    ck_assert(tu_sigbus_reading(&((volatile uint64_t *)v.data)[2 * WPB + 9], NULL));
     int64_t blk;
     TL_FAILS(ba_array_fault_error(a, &blk), BA_ECORRUPT);
     ck_assert_int_eq(blk, 2);

@@ -882,7 +882,7 @@ START_TEST(test_pager_fork_child)
         int ok =
             pager_map(f, 0, 1, 0, &m2) == BA_EFAILED && pager_prefault(m, 0, 1, 0) == BA_EFAILED;
         char perms[5];
-        maps_perms(a, perms);
+        tu_maps_vma(a, NULL, perms, NULL);
         ok = ok && !strcmp(perms, "none");
         _exit(ok ? 0 : 1);
     }

@@ -33,10 +33,10 @@ START_TEST(test_pager_direct_read_maps_file_without_frame)
     ck_assert_uint_eq(cnt(&d.verifies), 8);
     char perms[5];
     int is_file;
-    vma_of(blk_addr(m, 3, BS), d.path, perms, &is_file);
+    tu_maps_vma(blk_addr(m, 3, BS), d.path, perms, &is_file);
     ck_assert_str_eq(perms, "r--p");
     ck_assert(is_file);
-    vma_of(blk_addr(m, 9, BS), d.path, perms, &is_file);
+    tu_maps_vma(blk_addr(m, 9, BS), d.path, perms, &is_file);
     ck_assert_str_eq(perms, "---p"); /* untouched: a hole */
     ck_assert(!is_file);
     /* Reading again costs nothing more. */
@@ -161,8 +161,9 @@ START_TEST(test_pager_direct_damaged_bytes_sigbus_and_prefault_code)
     ck_assert_int_eq(pager_prefault(m, 3 * BS, BS, 0), BA_ECORRUPT);
     EXPECT_BLK(f, 3, PAGER_BLK_ABSENT, 0, 0);
     char *p = blk_addr(m, 3, BS) + 24;
-    ck_assert(read_catching_sigbus(p));
-    ck_assert_ptr_eq(bus_addr, p);
+    void *fault_addr = NULL;
+    ck_assert(tu_sigbus_reading(p, &fault_addr));
+    ck_assert_ptr_eq(fault_addr, p);
     uint64_t blk;
     ck_assert_int_eq(pager_file_take_error(f, &blk), BA_ECORRUPT);
     ck_assert_uint_eq(blk, 3);
@@ -487,13 +488,13 @@ START_TEST(test_pager_direct_vma_count_random_faults)
     struct pager *pg = mkpager(64 * 4096, 0);
     struct pager_file *f = mkfile(pg, &d);
     struct pager_mapping *m = mkmap(f, 0, N);
-    long base = count_vmas(), peak = base;
+    long base = tu_maps_count(NULL), peak = base;
     uint64_t seed = 42;
     for (int i = 0; i < 3 * N; i++) {
         uint64_t b = tu_rand(&seed) % N;
         ck_assert_uint_eq(rd(blk_addr(m, b, 4096) + 8 * (b % 512)), 0);
         if (i % 2000 == 0) {
-            long v = count_vmas();
+            long v = tu_maps_count(NULL);
             peak = v > peak ? v : peak;
         }
     }
@@ -577,20 +578,14 @@ START_TEST(test_pager_direct_discard_writeout_close)
     EXPECT_BLK(f, 2, PAGER_BLK_ABSENT, 0, 0);
     char perms[5];
     int is_file;
-    vma_of(blk_addr(m, 2, BS), d.path, perms, &is_file);
+    tu_maps_vma(blk_addr(m, 2, BS), d.path, perms, &is_file);
     ck_assert_str_eq(perms, "---p");
     EXPECT_BLK(f, 3, PAGER_BLK_DIRECT, 1, 0);
     ck_assert_uint_eq(stats(pg).direct_bytes, 2 * BS); /* 3 and 5 (4 is in a frame now) */
     pager_unmap(m);
     pager_file_close(f);
     ck_assert_uint_eq(stats(pg).direct_bytes, 0);
-    FILE *fp = fopen("/proc/self/maps", "r");
-    char line[1024];
-    int left = 0;
-    while (fgets(line, sizeof line, fp))
-        left += strstr(line, d.path) != NULL;
-    fclose(fp);
-    ck_assert_int_eq(left, 0);
+    ck_assert_int_eq(tu_maps_count(d.path), 0);
     pager_check(pg);
     pager_destroy(pg);
     dfile_destroy(&d);
@@ -612,12 +607,7 @@ START_TEST(test_pager_direct_fork_child)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        FILE *fp = fopen("/proc/self/maps", "r");
-        char line[1024];
-        int found = 0;
-        while (fp && fgets(line, sizeof line, fp))
-            found += strstr(line, d.path) != NULL;
-        _exit(fp && !found ? 0 : 1);
+        _exit(tu_maps_count(d.path) == 0 ? 0 : 1);
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);

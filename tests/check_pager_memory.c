@@ -122,7 +122,7 @@ START_TEST(test_pager_vma_count_random_faults)
     struct pager_file *f = mkfile(pg, &fk, 4096);
     struct pager_mapping *m = mkmap(f, 0, N, 0);
     char *a = pager_mapping_addr(m);
-    long base = count_vmas(), peak = base;
+    long base = tu_maps_count(NULL), peak = base;
     uint64_t seed = 12345;
     /* 100,000 random faults over the 200,000 blocks (the mapped-block cap is reached
      * after a few thousand; a uffd fault costs ~0.5 ms on a loaded 2-vCPU guest). */
@@ -138,11 +138,11 @@ START_TEST(test_pager_vma_count_random_faults)
         else
             (void)rd(a + blk * 4096);
         if (i % 10000 == 0) {
-            long v = count_vmas();
+            long v = tu_maps_count(NULL);
             peak = v > peak ? v : peak;
         }
     }
-    long v = count_vmas();
+    long v = tu_maps_count(NULL);
     peak = v > peak ? v : peak;
     printf("%s: VMAs %ld before, peak %ld, after %ld (max_map_count 65530)\n", backend_name(_i),
            base, peak, v);
@@ -151,9 +151,9 @@ START_TEST(test_pager_vma_count_random_faults)
     pager_check(pg);
     pager_unmap(m);
 #ifdef TEST_SANITIZED
-    ck_assert_int_le(count_vmas(), base + 400); /* the runtimes map shadow memory too */
+    ck_assert_int_le(tu_maps_count(NULL), base + 400); /* the runtimes map shadow memory too */
 #else
-    ck_assert_int_le(count_vmas(), base + 8);
+    ck_assert_int_le(tu_maps_count(NULL), base + 8);
 #endif
     pager_file_discard(f, 0, UINT64_MAX);
     pager_file_close(f);

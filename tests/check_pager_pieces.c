@@ -27,7 +27,7 @@ static void expect_vma(const void *addr, const char *path, const char *perms_wan
 {
     char perms[5];
     int is_file;
-    vma_of(addr, path, perms, &is_file);
+    tu_maps_vma(addr, path, perms, &is_file);
     ck_assert_str_eq(perms, perms_want);
     ck_assert_int_eq(is_file, file_want);
 }
@@ -121,8 +121,9 @@ START_TEST(test_pager_direct_pieces_damage_is_caught_in_its_piece)
     ck_assert_uint_eq(piece_word(m, 1, 5, 7), piece_pattern(1, 1, 5, 7));
     ck_assert_uint_eq(info(f, 1).pieces, 3u << 5);
     char *p = blk_addr(m, 1, PBS) + 3 * PS + 16;
-    ck_assert(read_catching_sigbus(p));
-    ck_assert_ptr_eq(bus_addr, p);
+    void *fault_addr = NULL;
+    ck_assert(tu_sigbus_reading(p, &fault_addr));
+    ck_assert_ptr_eq(fault_addr, p);
     EXPECT_BLK(f, 1, PAGER_BLK_ABSENT, 0, 0);
     uint64_t blk;
     ck_assert_int_eq(pager_file_take_error(f, &blk), BA_ECORRUPT);
@@ -280,13 +281,13 @@ START_TEST(test_pager_direct_pieces_vma_count)
     struct pager *pg = mkpager(64 * (uint64_t)bs, 0);
     struct pager_file *f = mkfile(pg, &d);
     struct pager_mapping *m = mkmap(f, 0, N);
-    long base = count_vmas(), peak = base;
+    long base = tu_maps_count(NULL), peak = base;
     uint64_t seed = 7;
     for (int i = 0; i < 3 * N; i++) {
         uint64_t x = tu_rand(&seed), b = x % N, piece = (x >> 20) % 8;
         ck_assert_uint_eq(rd(blk_addr(m, b, bs) + piece * PS + 8 * ((x >> 24) % 512)), 0);
         if (i % 2000 == 0) {
-            long v = count_vmas();
+            long v = tu_maps_count(NULL);
             peak = v > peak ? v : peak;
         }
     }

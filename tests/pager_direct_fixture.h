@@ -333,40 +333,6 @@ static inline int block_is(const void *p, uint32_t bs, unsigned version, uint64_
     return w[bs / 8 - 1] == pattern(version, blkno, bs / 8 - 1);
 }
 
-/* The /proc/self/maps line of the mapping holding addr: its permissions and whether it
- * maps `path`. */
-static inline void vma_of(const void *addr, const char *path, char perms[5], int *is_file)
-{
-    FILE *fp = fopen("/proc/self/maps", "r");
-    ck_assert_ptr_nonnull(fp);
-    char line[1024];
-    strcpy(perms, "none");
-    *is_file = 0;
-    while (fgets(line, sizeof line, fp)) {
-        unsigned long lo, hi;
-        char p[5];
-        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) == 3 && (uintptr_t)addr >= lo &&
-            (uintptr_t)addr < hi) {
-            memcpy(perms, p, 5);
-            *is_file = strstr(line, path) != NULL;
-            break;
-        }
-    }
-    fclose(fp);
-}
-
-static inline long count_vmas(void)
-{
-    FILE *fp = fopen("/proc/self/maps", "r");
-    ck_assert_ptr_nonnull(fp);
-    long n = 0;
-    int c;
-    while ((c = fgetc(fp)) != EOF)
-        n += c == '\n';
-    fclose(fp);
-    return n;
-}
-
 static inline void teardown(struct pager *pg, struct pager_file *f, struct pager_mapping *m)
 {
     pager_unmap(m);
@@ -375,35 +341,5 @@ static inline void teardown(struct pager *pg, struct pager_file *f, struct pager
     pager_check(pg);
     pager_destroy(pg);
 }
-
-static sigjmp_buf bus_jmp;
-static volatile sig_atomic_t bus_seen;
-static void *volatile bus_addr;
-
-static inline void on_sigbus(int sig, siginfo_t *si, void *uc)
-{
-    (void)sig;
-    (void)uc;
-    bus_seen = 1;
-    bus_addr = si->si_addr;
-    siglongjmp(bus_jmp, 1);
-}
-
-/* Read the word at addr; 1 if that raised SIGBUS. */
-static inline int read_catching_sigbus(const char *addr)
-{
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGBUS, &sa, &old);
-    bus_seen = 0;
-    if (!sigsetjmp(bus_jmp, 1))
-        (void)rd(addr);
-    sigaction(SIGBUS, &old, NULL);
-    return bus_seen;
-}
-
-/* ---- tests --------------------------------------------------------------------------- */
 
 #endif

@@ -252,49 +252,18 @@ static inline ba_pager_stat stats(struct pager *pg)
     return st;
 }
 
-/* Protection of the kernel mapping holding addr, as /proc/self/maps prints it. */
-static inline void maps_perms(const void *addr, char out[5])
-{
-    FILE *fp = fopen("/proc/self/maps", "r");
-    ck_assert_ptr_nonnull(fp);
-    char line[512];
-    strcpy(out, "none");
-    while (fgets(line, sizeof line, fp)) {
-        unsigned long lo, hi;
-        char perms[5];
-        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && (uintptr_t)addr >= lo &&
-            (uintptr_t)addr < hi) {
-            memcpy(out, perms, 5);
-            break;
-        }
-    }
-    fclose(fp);
-}
-
 /* The protection a block shows: hole, clean (read-only) or dirty (read-write). SIGSEGV
  * backend only; uffd holes and frames are told apart by private/shared. */
 static inline void expect_prot(int backend, const void *addr, const char *sigsegv_perms)
 {
     char p[5];
-    maps_perms(addr, p);
+    tu_maps_vma(addr, NULL, p, NULL);
     if (!backend) {
         ck_assert_msg(!strcmp(p, sigsegv_perms), "perms %s, want %s", p, sigsegv_perms);
     } else {
         int hole = !strcmp(sigsegv_perms, "---p");
         ck_assert_msg(p[3] == (hole ? 'p' : 's'), "uffd perms %s for %s", p, sigsegv_perms);
     }
-}
-
-static inline long count_vmas(void)
-{
-    FILE *fp = fopen("/proc/self/maps", "r");
-    ck_assert_ptr_nonnull(fp);
-    long n = 0;
-    int c;
-    while ((c = fgetc(fp)) != EOF)
-        n += c == '\n';
-    fclose(fp);
-    return n;
 }
 
 static inline uint64_t rd(const void *p)

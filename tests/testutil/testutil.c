@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,4 +96,75 @@ uint64_t tu_data_len(int fd)
     if (hole < 0 || hole > sb.st_size)
         hole = sb.st_size;
     return (uint64_t)hole;
+}
+
+/* ---- signals and mappings ------------------------------------------------------------- */
+
+static _Thread_local sigjmp_buf bus_jmp;
+static _Thread_local void *volatile bus_addr;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    bus_addr = si->si_addr;
+    siglongjmp(bus_jmp, 1);
+}
+
+int tu_sigbus_reading(const volatile void *p, void **fault_addr)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old);
+    volatile int got = 0;
+    if (!sigsetjmp(bus_jmp, 1))
+        (void)*(const volatile unsigned char *)p;
+    else
+        got = 1;
+    sigaction(SIGBUS, &old, NULL);
+    if (got && fault_addr)
+        *fault_addr = bus_addr;
+    return got;
+}
+
+void tu_maps_vma(const void *addr, const char *path, char perms[5], int *is_file)
+{
+    FILE *fp = fopen("/proc/self/maps", "r");
+    ck_assert_ptr_nonnull(fp);
+    char *line = NULL;
+    size_t cap = 0;
+    strcpy(perms, "none");
+    if (is_file)
+        *is_file = 0;
+    while (getline(&line, &cap, fp) > 0) {
+        unsigned long lo, hi;
+        char p[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) == 3 && (uintptr_t)addr >= lo &&
+            (uintptr_t)addr < hi) {
+            memcpy(perms, p, 5);
+            if (is_file)
+                *is_file = path && strstr(line, path) != NULL;
+            break;
+        }
+    }
+    free(line);
+    fclose(fp);
+}
+
+long tu_maps_count(const char *needle)
+{
+    FILE *fp = fopen("/proc/self/maps", "r");
+    if (!fp)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    long n = 0;
+    while (getline(&line, &cap, fp) > 0)
+        n += !needle || strstr(line, needle) != NULL;
+    free(line);
+    fclose(fp);
+    return n;
 }

@@ -39,4 +39,16 @@ static inline uint64_t tu_rand(uint64_t *state)
 /* Fill buf with n pseudo-random bytes. */
 void tu_fill_random(void *buf, size_t n, uint64_t seed);
 
+/* Read the byte at p with a SIGBUS handler installed for that read only: 1 if the read
+ * raised SIGBUS (caught; *fault_addr, if not NULL, gets the signal's address), 0 if it
+ * read. Per thread. */
+int tu_sigbus_reading(const volatile void *p, void **fault_addr);
+
+/* /proc/self/maps: the permissions of the mapping holding addr ("none" if nothing is
+ * mapped there) and, with is_file, whether that mapping names `path`. */
+void tu_maps_vma(const void *addr, const char *path, char perms[5], int *is_file);
+/* The number of lines of /proc/self/maps (the process's VMAs), or with `needle` of
+ * those naming it; -1 if it cannot be read (no Check assert: callable in a child). */
+long tu_maps_count(const char *needle);
+
 #endif
