@@ -508,11 +508,11 @@ static int child_read(const char *path, int backend, int target_arr, int64_t tar
         sigaction(SIGBUS, &sa, &old);
         bus_seen = 0;
         r->sigbus_tried = 1;
+        volatile size_t at =
+            r->bad_arr == hit.arr && r->bad_blk == hit.blk ? (size_t)hit.byte : d->block_size / 2;
         volatile unsigned char sink = 0;
         if (!sigsetjmp(bus_jmp, 1))
-            sink = ((volatile unsigned char *)
-                        v.data)[r->bad_arr == hit.arr && r->bad_blk == hit.blk ? (size_t)hit.byte
-                                                                               : d->block_size / 2];
+            sink = ((volatile unsigned char *)v.data)[at];
         (void)sink;
         sigaction(SIGBUS, &old, NULL);
         r->sigbus_seen = bus_seen;
