@@ -183,8 +183,10 @@
  *     dgen (the same DIRECT lifetime) and pieces left, else the check is thrown away
  *     and the fault looks again.
  *   - spill_block()/unspill_block() around pwrite/pread (SPILLING/UNSPILLING pin it).
- *   - frame_get() when spilling or waiting for a frame; callers look the block up again
- *     by (file, blkno) and re-check its state, never trusting a pointer across a drop.
+ *   - frame_get() when populating a fresh frame (frames_fill: the frame is in nfilling,
+ *     counted in the budget, in no list), spilling or waiting for a frame; callers look
+ *     the block up again by (file, blkno) and re-check its state, never trusting a
+ *     pointer across a drop.
  *   - waits on pg->cv (busy blocks, pager_unmap draining `active`, file close draining
  *     readahead); every wait is in a loop that re-evaluates from the index.
  *   - after every drop, pager_fault_resolve() re-checks m->dead (an unmap started).

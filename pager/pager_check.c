@@ -222,6 +222,7 @@ void pager_check_locked(struct pager *pg)
         if (!p)
             continue;
         assert(used[i] + p->free_pop.n + p->nfilling == p->npop);
+        assert(p->nstocking <= p->nfilling);
         assert(p->npop + p->free_unpop.n == p->hw);
         assert(spilled[i] == p->nspilled);
         assert(staged[i] + p->stage_free.n == p->nstage);

@@ -22,7 +22,8 @@
  * could race for the vacated range (documented limitation).
  *
  * All of this runs with the pager lock held, possibly in fault context: system calls
- * only, no allocation but the pager's slabs.
+ * only, no allocation but the pager's slabs. The one exception is the population of
+ * fresh frames (frames_fill), which drops the lock for its system calls.
  */
 #include <assert.h>
 #include <errno.h>
@@ -113,6 +114,7 @@ int pool_get(struct pager *pg, uint32_t bs, struct pager_pool **out)
         return -ENOMEM;
     p->bs = bs;
     p->cap = (uint32_t)cap;
+    p->stock_want = PAGER_PREFILL;
     p->spill_fd = -1;
     int rc;
     p->memfd = memfd_create("bigarray-pool", MFD_CLOEXEC);
@@ -208,9 +210,52 @@ punch:
     return r;
 }
 
+/* Take n frames never populated, [*first, *first+n): hw grows. Both free lists first
+ * get room for hw entries (they hold distinct frames below hw), so that no push of a
+ * frame onto them can fail, even one made after the lock was dropped. */
+static int pool_take_new(struct pager_pool *p, uint32_t n, uint32_t *first)
+{
+    if (n > p->cap - p->hw)
+        return -ENOSPC;
+    if (vec_reserve(&p->free_pop, (size_t)p->hw + n) ||
+        vec_reserve(&p->free_unpop, (size_t)p->hw + n))
+        return -ENOMEM;
+    *first = p->hw;
+    p->hw += n;
+    return 0;
+}
+
+/* Populate frames [first, first+n), taken from free_unpop or pool_take_new(), with the
+ * lock dropped: the first touch of fresh memory is what costs in a load into a new
+ * frame (~600 us per 2 MiB here, docs/architecture.md), and faults and loads of other
+ * blocks go on beside it. Meanwhile the frames count in npop, nfilling (and nstocking
+ * for the workers' stock) and the budget, and belong to no list. On failure they go
+ * back to free_unpop. */
+static int frames_fill(struct pager *pg, struct pager_pool *p, uint32_t first, uint32_t n,
+                       int stock)
+{
+    p->npop += n;
+    p->nfilling += n;
+    p->nstocking += stock ? n : 0;
+    pg->ram_used += (uint64_t)n * p->bs;
+    pthread_mutex_unlock(&pg->lock);
+    int r = frames_populate_range(p, first, n);
+    pthread_mutex_lock(&pg->lock);
+    p->nfilling -= n;
+    p->nstocking -= stock ? n : 0;
+    if (r) {
+        p->npop -= n;
+        pg->ram_used -= (uint64_t)n * p->bs;
+        for (uint32_t i = 0; i < n; i++)
+            vec_push(&p->free_unpop, first + i); /* cannot fail: see pool_take_new */
+    }
+    return r;
+}
+
 int frame_populate(struct pager *pg, struct pager_pool *p, uint32_t *frame)
 {
     uint64_t x;
+    uint32_t first, n = 1;
     int r;
     /* Populating here costs the caller the first touch: have the workers keep some ready. */
     if (!p->want_fill) {
@@ -218,48 +263,49 @@ int frame_populate(struct pager *pg, struct pager_pool *p, uint32_t *frame)
         ra_kick(pg);
     }
     if (!vec_pop(&p->free_unpop, &x)) {
-        if ((r = frames_populate_range(p, (uint32_t)x, 1))) {
-            vec_push(&p->free_unpop, x);
-            return r;
+        first = (uint32_t)x;
+    } else {
+        /* Small frames: populate a chunk at once (fewer system calls), within the budget. */
+        if (p->bs < POPULATE_CHUNK) {
+            uint64_t room =
+                pg->ram_used < pg->ram_limit ? (pg->ram_limit - pg->ram_used) / p->bs : 1;
+            uint64_t want = POPULATE_CHUNK / p->bs;
+            if (want > room)
+                want = room ? room : 1;
+            if (p->hw < p->cap && want > p->cap - p->hw)
+                want = p->cap - p->hw;
+            n = (uint32_t)want;
         }
-        *frame = (uint32_t)x;
-        p->npop++;
-        pg->ram_used += p->bs;
-        return 0;
+        if ((r = pool_take_new(p, n, &first)))
+            return r;
     }
-    if (p->hw >= p->cap)
-        return -ENOSPC;
-    /* Small frames: populate a chunk at once (fewer system calls), within the budget. */
-    uint32_t n = 1;
-    if (p->bs < POPULATE_CHUNK) {
-        uint64_t room = pg->ram_used < pg->ram_limit ? (pg->ram_limit - pg->ram_used) / p->bs : 1;
-        uint64_t want = POPULATE_CHUNK / p->bs;
-        if (want > room)
-            want = room ? room : 1;
-        if (want > p->cap - p->hw)
-            want = p->cap - p->hw;
-        n = (uint32_t)want;
-    }
-    uint32_t first = p->hw;
-    if ((r = frames_populate_range(p, first, n)))
+    if ((r = frames_fill(pg, p, first, n, 0)))
         return r;
-    p->hw += n;
-    p->npop += n;
-    pg->ram_used += (uint64_t)n * p->bs;
     for (uint32_t i = n; i-- > 1;)
-        vec_push(&p->free_pop, first + i); /* cannot fail: capacity grows first */
+        vec_push(&p->free_pop, first + i); /* cannot fail: see pool_take_new */
     *frame = first;
     return 0;
 }
 
-/* Reserve room for one more entry in v (so that a later push cannot fail). */
-static int vec_room(struct pager_vec *v)
+/* The stock of populated free frames the workers keep ready in p: PAGER_PREFILL, grown
+ * by frame_stock_drained() up to PAGER_STOCK_MAX and a sixteenth of the budget. */
+static uint32_t stock_target(const struct pager *pg, const struct pager_pool *p)
 {
-    uint64_t x;
-    if (vec_push(v, 0))
-        return -ENOMEM;
-    vec_pop(v, &x);
-    return 0;
+    uint64_t cap = pg->ram_limit / p->bs / 16;
+    cap = cap < PAGER_PREFILL ? PAGER_PREFILL : cap > PAGER_STOCK_MAX ? PAGER_STOCK_MAX : cap;
+    return p->stock_want > cap ? (uint32_t)cap : p->stock_want;
+}
+
+void frame_stock_drained(struct pager_pool *p)
+{
+    if (p->stock_full && p->stock_want < PAGER_STOCK_MAX)
+        p->stock_want++;
+}
+
+void frame_stock_reset(struct pager_pool *p)
+{
+    p->stock_want = PAGER_PREFILL;
+    p->stock_full = 0;
 }
 
 int frames_prefill_one(struct pager *pg)
@@ -268,30 +314,28 @@ int frames_prefill_one(struct pager *pg)
         struct pager_pool *p = pg->pools[i];
         if (!p || !p->want_fill)
             continue;
-        if (p->free_pop.n + p->nfilling >= PAGER_PREFILL || pg->ram_used + p->bs > pg->ram_limit ||
-            (!p->free_unpop.n && p->hw >= p->cap) || vec_room(&p->free_pop) ||
-            vec_room(&p->free_unpop)) {
+        uint64_t x;
+        uint32_t fresh;
+        if (p->free_pop.n + p->nstocking >= stock_target(pg, p)) {
             p->want_fill = 0; /* until a fault populates a frame itself again */
+            p->stock_full = 1;
             continue;
         }
-        uint64_t x;
-        if (vec_pop(&p->free_unpop, &x))
-            x = p->hw++;
-        p->npop++;
-        p->nfilling++;
-        pg->ram_used += p->bs;
-        pthread_mutex_unlock(&pg->lock);
-        int r = frames_populate_range(p, (uint32_t)x, 1);
-        pthread_mutex_lock(&pg->lock);
-        p->nfilling--;
-        if (r) { /* the range was punched: back to unpopulated (room reserved above) */
-            p->npop--;
-            pg->ram_used -= p->bs;
-            vec_push(&p->free_unpop, x);
+        if (pg->ram_used + p->bs > pg->ram_limit) {
             p->want_fill = 0;
-            return 1;
+            continue;
         }
-        frame_free(pg, p, (uint32_t)x); /* free and populated (room reserved above) */
+        if (vec_pop(&p->free_unpop, &x)) {
+            if (pool_take_new(p, 1, &fresh)) {
+                p->want_fill = 0;
+                continue;
+            }
+            x = fresh;
+        }
+        if (frames_fill(pg, p, (uint32_t)x, 1, 1))
+            p->want_fill = 0;
+        else
+            frame_free(pg, p, (uint32_t)x);
         return 1;
     }
     return 0;

@@ -45,6 +45,7 @@ void *pager_mmap_view(void *addr, size_t len, int prot, int flags, int fd, off_t
 #define PAGER_RA_STREAMS   4          /* sequential streams tracked per file */
 #define PAGER_RA_QUEUE     256        /* readahead jobs queued per pager (ring; overflow drops) */
 #define PAGER_PREFILL      4u         /* populated free frames a worker keeps ready per pool */
+#define PAGER_STOCK_MAX    64u        /* ... grown up to this by faults that found none */
 #define PAGER_UFFD_THREADS 2          /* userfaultfd service threads */
 #define PAGER_NO_SLOT      UINT32_MAX /* a DIRECT block without a staging slot */
 /* direct_locate(): the block cannot be mapped; load it into a frame. */
@@ -157,7 +158,10 @@ struct pager_pool {
     uint32_t npop;               /* frames populated now (free or in use) */
     struct pager_vec free_pop;   /* populated free frames */
     struct pager_vec free_unpop; /* released frames below hw */
-    uint32_t nfilling;           /* frames a worker populates now (in npop, not yet free) */
+    uint32_t nfilling;           /* frames populated now, lock dropped (in npop, no list) */
+    uint32_t nstocking;          /* of which for the stock of free frames (prefill) */
+    uint32_t stock_want;         /* the stock's size: PAGER_PREFILL, more if faults drain it */
+    int stock_full;              /* the stock reached stock_want since the pool grew it */
     int want_fill;               /* a fault populated a frame: workers may prefill */
     int spill_fd;                /* -1 until the first spill */
     uint64_t spill_hw;           /* slots [0, spill_hw) used at least once */
@@ -368,6 +372,7 @@ void slab_init(struct pager_slab *s, size_t objsize);
 void *slab_alloc(struct pager_slab *s);
 void slab_free(struct pager_slab *s, void *p);
 void slab_destroy(struct pager_slab *s);
+int vec_reserve(struct pager_vec *v, size_t total);
 int vec_push(struct pager_vec *v, uint64_t x);
 int vec_pop(struct pager_vec *v, uint64_t *x);
 void vec_destroy(struct pager_vec *v);
@@ -395,13 +400,20 @@ void pool_destroy(struct pager_pool *pool);
 char *frame_alias(const struct pager_pool *p, uint32_t frame);
 /* Take a populated free frame (0) or -ENOSPC when the pool has none. */
 int frame_pop_free(struct pager_pool *p, uint32_t *frame);
-/* Populate a new frame (ram_used grows). -ENOSPC when the pool's address space is full,
- * -ENOMEM when the kernel refuses memory. */
+/* Populate a new frame (ram_used grows; lock held, dropped for the system calls, so the
+ * caller looks again). -ENOSPC when the pool's address space is full, -ENOMEM when the
+ * kernel refuses memory. */
 int frame_populate(struct pager *pg, struct pager_pool *p, uint32_t *frame);
 /* Populate one free frame of some pool that asked for it (want_fill), on a readahead
- * worker, while its stock of populated free frames is below PAGER_PREFILL and the
+ * worker, while its stock of populated free frames is below its target and the
  * budget has room (lock held, dropped for the system calls). Returns 1 if it did. */
 int frames_prefill_one(struct pager *pg);
+/* A fault had to populate a frame of p itself: if the stock had been full, it grows by
+ * one (a burst of faults on new blocks, such as a commit's worth of writes to blocks
+ * read zero-copy, drains it; the workers refill it in the pause that follows). */
+void frame_stock_drained(struct pager_pool *p);
+/* Memory is short: the stock goes back to PAGER_PREFILL. */
+void frame_stock_reset(struct pager_pool *p);
 /* A frame no block uses any more: kept populated for reuse, or released when RAM is over
  * the budget. */
 void frame_free(struct pager *pg, struct pager_pool *p, uint32_t frame);

@@ -95,23 +95,33 @@ void slab_destroy(struct pager_slab *s)
 
 /* ---- vectors ----------------------------------------------------------------------------- */
 
+/* Grow v's capacity to at least total entries. */
+int vec_reserve(struct pager_vec *v, size_t total)
+{
+    if (total <= v->cap)
+        return 0;
+    size_t ncap = v->cap ? v->cap : 512;
+    while (ncap < total)
+        ncap *= 2;
+    void *p;
+    if (!v->v)
+        p = mem_map(ncap * sizeof *v->v);
+    else {
+        p = mremap(v->v, v->cap * sizeof *v->v, ncap * sizeof *v->v, MREMAP_MAYMOVE);
+        if (p == MAP_FAILED)
+            p = NULL;
+    }
+    if (!p)
+        return -ENOMEM;
+    v->v = p;
+    v->cap = ncap;
+    return 0;
+}
+
 int vec_push(struct pager_vec *v, uint64_t x)
 {
-    if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 512;
-        void *p;
-        if (!v->v)
-            p = mem_map(ncap * sizeof *v->v);
-        else {
-            p = mremap(v->v, v->cap * sizeof *v->v, ncap * sizeof *v->v, MREMAP_MAYMOVE);
-            if (p == MAP_FAILED)
-                p = NULL;
-        }
-        if (!p)
-            return -ENOMEM;
-        v->v = p;
-        v->cap = ncap;
-    }
+    if (v->n == v->cap && vec_reserve(v, v->cap + 1))
+        return -ENOMEM;
     v->v[v->n++] = x;
     return 0;
 }

@@ -162,7 +162,7 @@ static void ra_load(struct pager *pg, struct pager_file *f, uint64_t blkno)
     uint32_t frame;
     if (frame_get(pg, f->pool, 0, &frame))
         return;
-    if (index_get(f, blkno)) { /* frame_get does not drop the lock without FG_*; be safe */
+    if (f->closing || index_get(f, blkno)) { /* frame_get may have dropped the lock */
         frame_free(pg, f->pool, frame);
         return;
     }

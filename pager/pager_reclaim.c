@@ -119,8 +119,12 @@ int frame_get(struct pager *pg, struct pager_pool *pool, unsigned how, uint32_t 
     for (;;) {
         if (!frame_pop_free(pool, frame))
             return 0;
-        if (pg->ram_used + pool->bs <= pg->ram_limit && !frame_populate(pg, pool, frame))
+        if (pg->ram_used + pool->bs <= pg->ram_limit && !frame_populate(pg, pool, frame)) {
+            if (how & FG_WAIT) /* a fault (not a load ahead) found no frame ready */
+                frame_stock_drained(pool);
             return 0;
+        }
+        frame_stock_reset(pool); /* the budget is reached */
         if (frames_release_free(pg, pool, pool->bs) && pg->ram_used + pool->bs <= pg->ram_limit)
             continue;
         struct pager_block *dirty;

@@ -275,6 +275,64 @@ END_TEST
 
 /* With every allocation failing: discard and invalidate (which cannot report an error)
  * still work, a writeout fails cleanly with the data kept dirty, and a retry works. */
+/* Free populated frames in the pool beyond the blocks loaded (none are evicted here). */
+static uint64_t stock_of(struct pager *pg, uint32_t bs)
+{
+    ba_pager_stat st = stats(pg);
+    return st.ram_used / bs - (st.loads - st.evictions);
+}
+
+/* The stock grows: faults that find it empty after it had been full (a burst, here while
+ * the only worker is held in a load ahead) each grow it by one, and the worker then keeps
+ * that many frames ready, up to a sixteenth of the budget (and PAGER_STOCK_MAX). */
+START_TEST(test_pager_stock_grows_after_a_burst)
+{
+    enum { PBS = 1u << 20, NBURST = 8 };
+    struct pager_opts o;
+    pager_opts_init(&o);
+    o.ram_limit = 256ull * PBS; /* stock at most 16 */
+    o.readahead = 1;
+    o.readahead_workers = 1;
+    struct pager *pg = mkpager_opts(_i, &o);
+    if (!pg)
+        return;
+    struct fake fk;
+    struct pager_file *f = mkfile(pg, &fk, PBS);
+    struct pager_mapping *m = mkmap(f, 0, 512, 0);
+    char *a = pager_mapping_addr(m);
+    (void)rd(a); /* populates a frame itself: the stock starts */
+    for (int t = 0; t < 400 && stock_of(pg, PBS) < PAGER_PREFILL; t++)
+        usleep(5000);
+    ck_assert_uint_eq(stock_of(pg, PBS), PAGER_PREFILL);
+    /* Hold the worker: a forward run queues loads ahead, the first of which pauses. */
+    fk.pause_blk = 103;
+    for (int b = 100; b < 103; b++)
+        (void)rd(a + (size_t)b * PBS);
+    pthread_mutex_lock(&fk.mu);
+    while (!fk.paused)
+        pthread_cond_wait(&fk.cv, &fk.mu);
+    pthread_mutex_unlock(&fk.mu);
+    /* The burst: scattered blocks (no stream), more than the stock holds. */
+    static const int burst[NBURST] = {300, 351, 322, 394, 309, 377, 336, 398};
+    for (int k = 0; k < NBURST; k++)
+        ck_assert_uint_eq(rd(a + (size_t)burst[k] * PBS), pattern(1, (uint64_t)burst[k], 0));
+    pthread_mutex_lock(&fk.mu);
+    fk.go = 1;
+    pthread_cond_broadcast(&fk.cv);
+    pthread_mutex_unlock(&fk.mu);
+    /* At least NBURST - PAGER_PREFILL faults found the stock empty. */
+    const uint64_t want = NBURST;
+    for (int t = 0; t < 400 && stock_of(pg, PBS) < want; t++)
+        usleep(5000);
+    usleep(20000);
+    uint64_t stock = stock_of(pg, PBS);
+    printf("stock after a burst of %d faults: %llu frames\n", NBURST, (unsigned long long)stock);
+    ck_assert_uint_ge(stock, want);
+    ck_assert_uint_le(stock, 16);
+    teardown(pg, f, m);
+}
+END_TEST
+
 START_TEST(test_pager_allocation_failures_keep_data)
 {
     struct pager *pg = mkpager(_i, 16 * BS, 0);
@@ -418,6 +476,7 @@ static Suite *pager_memory_suite(void)
         {"readahead", test_pager_readahead_sequential_patterns},
         {"readahead_random", test_pager_readahead_not_on_random_or_disabled},
         {"prefill", test_pager_prefill_keeps_frames_ready_within_budget},
+        {"stock", test_pager_stock_grows_after_a_burst},
         {"options", test_pager_options_and_environment},
         {"alloc_fail", test_pager_allocation_failures_keep_data},
         {"mixed_sizes", test_pager_mixed_block_sizes_share_budget},

@@ -181,15 +181,13 @@ static inline const char *backend_name(int i)
 }
 
 /* A pager on backend i, or NULL (reason printed) when userfaultfd is not available. */
-static inline struct pager *mkpager(int i, uint64_t ram, int readahead)
+/* A pager of backend case i with the options o (o->backend is set here), or NULL with
+ * the reason printed when the uffd case cannot run here. */
+static inline struct pager *mkpager_opts(int i, struct pager_opts *o)
 {
-    struct pager_opts o;
-    pager_opts_init(&o);
-    o.ram_limit = ram;
-    o.backend = i ? PAGER_BACKEND_UFFD : PAGER_BACKEND_SIGSEGV;
-    o.readahead = readahead;
+    o->backend = i ? PAGER_BACKEND_UFFD : PAGER_BACKEND_SIGSEGV;
     struct pager *pg;
-    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    ck_assert_int_eq(pager_create(o, &pg), 0);
     if (i && pager_backend(pg) != PAGER_BACKEND_UFFD) {
         long fd = syscall(SYS_userfaultfd, O_CLOEXEC);
         printf("SKIP (uffd case): userfaultfd unavailable: %s\n",
@@ -202,6 +200,15 @@ static inline struct pager *mkpager(int i, uint64_t ram, int readahead)
     }
     ck_assert_int_eq(pager_backend(pg), i ? PAGER_BACKEND_UFFD : PAGER_BACKEND_SIGSEGV);
     return pg;
+}
+
+static inline struct pager *mkpager(int i, uint64_t ram, int readahead)
+{
+    struct pager_opts o;
+    pager_opts_init(&o);
+    o.ram_limit = ram;
+    o.readahead = readahead;
+    return mkpager_opts(i, &o);
 }
 
 static inline struct pager_file *mkfile(struct pager *pg, struct fake *fk, uint32_t bs)
