@@ -160,7 +160,8 @@
  *                     of a state change, so that state and kernel mappings change
  *                     together; not across the staging mmap (MAP_POPULATE) and the
  *                     checksum pass of a locate, which touch only the locating thread's
- *                     slot.
+ *                     slot, nor across the population of a fresh frame, which no block
+ *                     owns yet (frames_fill).
  *   pg->cv            condition for pg->lock: a busy block finished, a frame was freed,
  *                     a mapping's faults drained, a file's readahead drained.
  *
