@@ -332,10 +332,14 @@ int frames_prefill_one(struct pager *pg)
             }
             x = fresh;
         }
-        if (frames_fill(pg, p, (uint32_t)x, 1, 1))
+        if (frames_fill(pg, p, (uint32_t)x, 1, 1)) {
             p->want_fill = 0;
-        else
-            frame_free(pg, p, (uint32_t)x);
+            return 1;
+        }
+        frame_free(pg, p, (uint32_t)x);
+        /* Full from the moment it is: a fault that drains it right after must count. */
+        if (p->free_pop.n + p->nstocking >= stock_target(pg, p))
+            p->stock_full = 1;
         return 1;
     }
     return 0;
