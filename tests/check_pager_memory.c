@@ -303,6 +303,7 @@ START_TEST(test_pager_stock_grows_after_a_burst)
     (void)rd(a); /* populates a frame itself: the stock starts */
     for (int t = 0; t < 400 && stock_of(pg, PBS) < PAGER_PREFILL; t++)
         usleep(5000);
+    usleep(20000); /* stock_of() counts a frame still being filled: let it land */
     ck_assert_uint_eq(stock_of(pg, PBS), PAGER_PREFILL);
     /* Hold the worker: a forward run queues loads ahead, the first of which pauses. */
     fk.pause_blk = 103;
