@@ -3,9 +3,9 @@
  * Check suite for store/ (part 1): opening and its errors, codec round trips (none,
  * zstd, shuffle with several item sizes, compressible, incompressible, all-zero and
  * partial data), holes and tombstones, page-aligned raw payloads, checksum damage
- * found by flipping bytes in data.mdb, map growth from a tiny map (with and without
- * MDB_WRITEMAP), durability across reopen, damaged catalog records, snapshots shared
- * by threads, copies and statistics. Conflicts and change records are in
+ * found by flipping bytes in data.mdb, durability across reopen, damaged catalog
+ * records, snapshots shared by threads, copies and statistics. Map growth and the
+ * writable map are in check_store_map.c, conflicts and change records in
  * check_store_txn.c, injected failures, verify and compact in check_store_fault.c.
  */
 #include <errno.h>
@@ -20,79 +20,10 @@
 
 #include "ba_common.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "testutil.h"
 
 /* ---- helpers -------------------------------------------------------------------------- */
-
-static struct store *open_st(const char *dir, unsigned flags, uint64_t map)
-{
-    struct store_opts o;
-    store_opts_init(&o);
-    o.flags = flags | STORE_CREATE;
-    o.map_size = map;
-    struct store *st = NULL;
-    int rc = store_open(dir, &o, &st);
-    ck_assert_msg(rc == 0, "store_open %s: %s (%s)", dir, ba_strerror(rc), ba_errmsg());
-    return st;
-}
-
-static uint64_t last_seq(struct store *st)
-{
-    struct store_snap *sn;
-    ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-    uint64_t s = store_snap_seq(sn);
-    store_snap_unref(sn);
-    return s;
-}
-
-static struct store_array mkarr(struct store *st, const char *name, uint8_t codec, uint8_t level,
-                                uint8_t filters, uint32_t itemsize, uint32_t bs, uint64_t nblocks)
-{
-    struct store_array a;
-    memset(&a, 0, sizeof a);
-    snprintf(a.name, sizeof a.name, "%s", name);
-    snprintf(a.dtype, sizeof a.dtype, "|V%u", itemsize);
-    a.itemsize = itemsize;
-    a.ndim = 1;
-    a.shape[0] = (int64_t)(nblocks * bs / itemsize);
-    a.order = 'C';
-    a.block_size = bs;
-    a.codec = codec;
-    a.level = level;
-    a.filters = filters;
-    struct store_txn *tx;
-    ck_assert_int_eq(store_txn_begin(st, last_seq(st), 0, &tx), 0);
-    int rc = store_txn_array_create(tx, &a);
-    ck_assert_msg(rc == 0, "create: %s", ba_errmsg());
-    uint64_t seq;
-    ck_assert_int_eq(store_txn_commit(tx, &seq), 0);
-    ck_assert_uint_eq(a.created_seq, seq);
-    return a;
-}
-
-/* Write one block in its own commit based on the newest snapshot. */
-static int put_block(struct store *st, const struct store_array *a, uint64_t blkno, const void *raw)
-{
-    struct store_txn *tx;
-    int rc = store_txn_begin(st, last_seq(st), a->block_size, &tx);
-    if (rc)
-        return rc;
-    rc = store_txn_block_write(tx, a, blkno, raw);
-    if (rc) {
-        store_txn_abort(tx);
-        return rc;
-    }
-    return store_txn_commit(tx, NULL);
-}
-
-static void read_block(struct store *st, const struct store_array *a, uint64_t blkno, void *buf)
-{
-    struct store_snap *sn;
-    ck_assert_int_eq(store_snap_begin(st, &sn), 0);
-    int rc = store_block_read(sn, a, blkno, buf, 0);
-    ck_assert_msg(rc == 0, "read block %llu: %s", (unsigned long long)blkno, ba_errmsg());
-    store_snap_unref(sn);
-}
 
 /* What the newest snapshot says of block blkno of array id (asserting the call works). */
 static struct store_block_info block_info(struct store *st, uint64_t id, uint64_t blkno)
@@ -103,13 +34,6 @@ static struct store_block_info block_info(struct store *st, uint64_t id, uint64_
     ck_assert_int_eq(store_block_info(sn, id, blkno, &bi), 0);
     store_snap_unref(sn);
     return bi;
-}
-
-static void fill_counters(void *buf, size_t n, uint64_t start)
-{
-    uint64_t *p = buf;
-    for (size_t i = 0; i < n / 8; i++)
-        p[i] = start + i;
 }
 
 /* Read a whole file into memory. */
@@ -605,201 +529,6 @@ START_TEST(test_store_compressed_corruption_detected)
 }
 END_TEST
 
-/* ---- map growth ------------------------------------------------------------------------------ */
-
-static void grow_case(unsigned flags, int use_hint)
-{
-    char *dir = tu_mkdtemp("st-grow");
-    struct store *st = open_st(dir, flags | STORE_NOSYNC, 64u << 10);
-    uint32_t bs = 1u << 20;
-    uint64_t nblk = 320; /* 320 MiB raw */
-    struct store_array a = mkarr(st, "g", STORE_CODEC_NONE, 0, 0, 8, bs, nblk);
-    unsigned char *in = malloc(bs), *out = malloc(bs);
-    unsigned mapfull = 0;
-    for (uint64_t b = 0; b < nblk;) {
-        uint64_t n = nblk - b < 32 ? nblk - b : 32;
-        struct store_txn *tx;
-        ck_assert_int_eq(store_txn_begin(st, last_seq(st), use_hint ? n * bs : 0, &tx), 0);
-        int rc = 0;
-        for (uint64_t i = 0; i < n && !rc; i++) {
-            fill_counters(in, bs, (b + i) << 20);
-            rc = store_txn_block_write(tx, &a, b + i, in);
-        }
-        if (!rc) {
-            rc = store_txn_commit(tx, NULL);
-        } else {
-            store_txn_abort(tx);
-        }
-        if (rc == STORE_EMAPFULL) {
-            mapfull++;
-            ck_assert_uint_lt(mapfull, 200);
-            continue; /* retry: the next begin grows the map */
-        }
-        ck_assert_msg(rc == 0, "commit: %s", ba_errmsg());
-        b += n;
-    }
-    if (!use_hint)
-        ck_assert_uint_gt(mapfull, 0);
-    struct store_stat ss;
-    ck_assert_int_eq(store_stat(st, &ss), 0);
-    ck_assert_uint_ge(ss.map_size, nblk * bs);
-    store_close(st);
-    st = open_st(dir, flags, 64u << 10);
-    for (uint64_t b = 0; b < nblk; b += 37) {
-        fill_counters(in, bs, b << 20);
-        read_block(st, &a, b, out);
-        ck_assert(!memcmp(in, out, bs));
-    }
-    store_close(st);
-    free(in);
-    free(out);
-    tu_rmtree(dir);
-}
-
-START_TEST(test_store_map_grows_from_tiny_map_on_mapfull)
-{
-    grow_case(0, 0);
-}
-END_TEST
-
-START_TEST(test_store_map_grows_from_tiny_map_with_hint)
-{
-    grow_case(0, 1);
-}
-END_TEST
-
-START_TEST(test_store_map_grows_with_writemap)
-{
-    grow_case(STORE_WRITEMAP, 0);
-}
-END_TEST
-
-/* Allocated bytes of data.mdb (the reservation is allocated, but SEEK_HOLE reports
- * allocated extents never written as holes unless their pages are cached). */
-static uint64_t file_alloc(const char *dir)
-{
-    char *path = tu_path(dir, "data.mdb");
-    struct stat sb;
-    ck_assert_int_eq(stat(path, &sb), 0);
-    free(path);
-    return (uint64_t)sb.st_blocks * 512;
-}
-
-static uint64_t used_end(struct store *st)
-{
-    struct store_stat ss;
-    ck_assert_int_eq(store_stat(st, &ss), 0);
-    return ss.pages_used * ss.page_size;
-}
-
-/* STORE_WRITEMAP: LMDB writes through a shared writable map, where a page of a sparse
- * file that cannot be allocated raises SIGBUS. The store allocates the file's blocks
- * ahead of every write that could need them, following the pages LMDB really uses (so
- * compressed records reserve what they take, not their raw size); a failed reservation
- * is -ENOSPC at begin or at the write, nothing is lost, and a retry commits. */
-START_TEST(test_store_writemap_reserves_disk_ahead)
-{
-    char *dir = tu_mkdtemp("st-rsv");
-    struct store *st = open_st(dir, STORE_WRITEMAP, 0);
-    uint32_t bs = 1u << 20;
-    struct store_array a = mkarr(st, "r", STORE_CODEC_NONE, 0, 0, 8, bs, 64);
-    uint64_t end0 = used_end(st);
-    struct store_txn *tx;
-    ck_assert_int_eq(store_txn_begin(st, last_seq(st), 8 * (uint64_t)bs, &tx), 0);
-    ck_assert_uint_ge(file_alloc(dir), end0 + (256u << 10));
-    unsigned char *in = malloc(bs);
-    for (uint64_t b = 0; b < 32; b++) {
-        fill_counters(in, bs, b);
-        ck_assert_int_eq(store_txn_block_write(tx, &a, b, in), 0);
-        ck_assert_uint_ge(file_alloc(dir), end0 + (b + 1) * (uint64_t)bs);
-    }
-    ck_assert_int_eq(store_txn_commit(tx, NULL), 0);
-    /* ahead of the pages used, by little */
-    ck_assert_uint_ge(file_alloc(dir), used_end(st));
-    ck_assert_uint_le(file_alloc(dir), used_end(st) + (4u << 20));
-
-    /* 32 MiB of compressible blocks take a few pages, and so does the reservation */
-    struct store_array z = mkarr(st, "z", STORE_CODEC_ZSTD, 1, 0, 8, bs, 32);
-    uint64_t end1 = used_end(st);
-    ck_assert_int_eq(store_txn_begin(st, last_seq(st), 32 * (uint64_t)bs, &tx), 0);
-    for (uint64_t b = 0; b < 32; b++) {
-        memset(in, (int)(b + 1), bs);
-        ck_assert_int_eq(store_txn_block_write(tx, &z, b, in), 0);
-    }
-    ck_assert_int_eq(store_txn_commit(tx, NULL), 0);
-    ck_assert_uint_lt(used_end(st), end1 + (1u << 20));
-    ck_assert_uint_le(file_alloc(dir), end1 + (4u << 20));
-
-    uint64_t seq = last_seq(st);
-    /* every allocation fails: the begin (when it must allocate) or the first write
-     * that needs room fails with -ENOSPC, and the transaction is dead */
-    ba_inject_arm(BA_INJ_STORE_RESERVE, -ENOSPC, 0, 0);
-    int rc = store_txn_begin(st, seq, 0, &tx);
-    if (!rc) {
-        for (uint64_t b = 0; b < 32 && !rc; b++) {
-            fill_counters(in, bs, 100 + b);
-            rc = store_txn_block_write(tx, &a, b, in);
-        }
-        store_txn_abort(tx);
-    }
-    ck_assert_int_eq(rc, -ENOSPC);
-    ck_assert_ptr_nonnull(strstr(ba_errmsg(), "the filesystem is full"));
-    ck_assert_uint_ge(ba_inject_hits(BA_INJ_STORE_RESERVE), 1);
-    ba_inject_clear();
-    ck_assert_uint_eq(last_seq(st), seq);
-    unsigned char *out = malloc(bs);
-    fill_counters(in, bs, 31);
-    read_block(st, &a, 31, out);
-    ck_assert_mem_eq(in, out, bs);
-    fill_counters(in, bs, 7);
-    ck_assert_int_eq(put_block(st, &a, 31, in), 0);
-    read_block(st, &a, 31, out);
-    ck_assert_mem_eq(in, out, bs);
-    free(in);
-    free(out);
-    store_close(st);
-    tu_rmtree(dir);
-}
-END_TEST
-
-/* A file system without fallocate(2) (the injected EOPNOTSUPP stands for its answer):
- * the store writes zeros ahead instead, never over a page in use. */
-START_TEST(test_store_writemap_reserves_with_zeros_without_fallocate)
-{
-    char *dir = tu_mkdtemp("st-rsvz");
-    ba_inject_arm(BA_INJ_STORE_RESERVE, -EOPNOTSUPP, 0, 1); /* the store's first reserve */
-    struct store *st = open_st(dir, STORE_WRITEMAP, 0);
-    ck_assert_uint_eq(ba_inject_hits(BA_INJ_STORE_RESERVE), 1);
-    ba_inject_clear();
-    uint32_t bs = 1u << 20;
-    struct store_array a = mkarr(st, "r", STORE_CODEC_NONE, 0, 0, 8, bs, 64);
-    unsigned char *in = malloc(bs), *out = malloc(bs);
-    for (int round = 0; round < 2; round++) { /* the second rewrites every block */
-        uint64_t end0 = used_end(st);
-        struct store_txn *tx;
-        ck_assert_int_eq(store_txn_begin(st, last_seq(st), 8 * (uint64_t)bs, &tx), 0);
-        ck_assert_uint_ge(file_alloc(dir), end0 + (256u << 10));
-        for (uint64_t b = 0; b < 32; b++) {
-            fill_counters(in, bs, b + 100 * (uint64_t)round);
-            ck_assert_int_eq(store_txn_block_write(tx, &a, b, in), 0);
-        }
-        ck_assert_int_eq(store_txn_commit(tx, NULL), 0);
-        ck_assert_uint_ge(file_alloc(dir), used_end(st));
-    }
-    store_close(st);
-    st = open_st(dir, 0, 0);
-    for (uint64_t b = 0; b < 32; b++) {
-        fill_counters(in, bs, b + 100);
-        read_block(st, &a, b, out);
-        ck_assert_mem_eq(in, out, bs);
-    }
-    free(in);
-    free(out);
-    store_close(st);
-    tu_rmtree(dir);
-}
-END_TEST
-
 /* ---- durability, snapshots, threads -------------------------------------------------------------- */
 
 START_TEST(test_store_data_survives_close_and_reopen)
@@ -1200,14 +929,6 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_store_checksum_corruption_detected);
     tcase_add_test(tc, test_store_compressed_corruption_detected);
     tcase_add_test(tc, test_store_batch_write_equals_single_writes);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("map");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_store_map_grows_from_tiny_map_on_mapfull);
-    tcase_add_test(tc, test_store_map_grows_from_tiny_map_with_hint);
-    tcase_add_test(tc, test_store_map_grows_with_writemap);
-    tcase_add_test(tc, test_store_writemap_reserves_disk_ahead);
-    tcase_add_test(tc, test_store_writemap_reserves_with_zeros_without_fallocate);
     suite_add_tcase(s, tc);
     tc = tcase_create("snapshots");
     tcase_set_timeout(tc, 300); /* 8 reader threads: slow under TSan on a loaded machine */
