@@ -362,6 +362,7 @@ struct store_txn {
     uint64_t rsv_slack; /* worst-case bytes of new pages written since */
     uint64_t freed;     /* bytes of records replaced or deleted (free-list room at commit) */
     int fd; /* STORE_WRITEMAP: data.mdb, where block records are written (pwrite); else -1 */
+    uint64_t written; /* bytes of block records written with fd (early write-back) */
 };
 
 /* Before every LMDB write (put, delete, cursor put or delete) of a value of vbytes:
