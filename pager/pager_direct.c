@@ -26,7 +26,7 @@
  * snapshot pins the pages, and a snapshot moves only after the blocks other commits
  * changed were invalidated: see lib/ba_internal.h). Nothing ever writes to a DIRECT
  * mapping: it is PROT_READ, a write faults, and the fault copies the block into a frame
- * first (pager.c, direct_copy), so the kernel's copy-on-write never allocates
+ * first (pager_fault.c, direct_copy), so the kernel's copy-on-write never allocates
  * anonymous pages outside the budget.
  *
  * Staging slots are few (nstage per pool). A fault that finds none free takes the slot

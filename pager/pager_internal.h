@@ -331,7 +331,20 @@ static inline int pager_lock(struct pager *pg)
         (f)->pg->cnt.field += (v);                                                                 \
     } while (0)
 
-/* ---- pager.c ------------------------------------------------------------------------- */
+/* A block some thread is loading, locating, spilling or unspilling (the struct is pinned). */
+static inline int block_busy(const struct pager_block *b)
+{
+    return b->state == BS_LOADING || b->state == BS_SPILLING || b->state == BS_UNSPILLING ||
+           b->state == BS_LOCATING;
+}
+
+/* A block some thread is loading or locating. */
+static inline int block_loading(const struct pager_block *b)
+{
+    return b->state == BS_LOADING || b->state == BS_LOCATING;
+}
+
+/* ---- pager.c, pager_fault.c ------------------------------------------------------------ */
 
 /* Resolve a fault at block idx of m, byte boff of the block (PAGER_BOFF_WHOLE: all of
  * it, for prefault) (the core of both backends and of prefault).
