@@ -614,8 +614,9 @@ char *pager_block_addr(const struct pager_mapping *m, uint64_t blkno)
 }
 
 /* Clear a block's poison, so that the next access loads it again. */
-static void block_unpoison(struct pager *pg, struct pager_block *b)
+void pager_block_unpoison(struct pager_block *b)
 {
+    struct pager *pg = b->file->pg;
     b->flags &= (uint8_t)~BF_POISON;
     b->err = 0;
     if (!pg->be->unpoison)
@@ -623,11 +624,6 @@ static void block_unpoison(struct pager *pg, struct pager_block *b)
     for (struct pager_mapping *m = b->file->maps; m; m = m->fnext)
         if (b->blkno >= m->first && b->blkno - m->first < m->n && !m->dead)
             pg->be->unpoison(pg, m, pager_block_addr(m, b->blkno), b->file->bs);
-}
-
-void pager_block_unpoison(struct pager_block *b)
-{
-    block_unpoison(b->file->pg, b);
 }
 
 /* ---- files --------------------------------------------------------------------------------- */

@@ -296,6 +296,12 @@ static uint32_t stock_target(const struct pager *pg, const struct pager_pool *p)
     return p->stock_want > cap ? (uint32_t)cap : p->stock_want;
 }
 
+/* The stock holds (or is being filled to) its target. */
+static int stock_full_now(const struct pager *pg, const struct pager_pool *p)
+{
+    return p->free_pop.n + p->nstocking >= stock_target(pg, p);
+}
+
 void frame_stock_drained(struct pager_pool *p)
 {
     if (p->stock_full && p->stock_want < PAGER_STOCK_MAX)
@@ -316,7 +322,7 @@ int frames_prefill_one(struct pager *pg)
             continue;
         uint64_t x;
         uint32_t fresh;
-        if (p->free_pop.n + p->nstocking >= stock_target(pg, p)) {
+        if (stock_full_now(pg, p)) {
             p->want_fill = 0; /* until a fault populates a frame itself again */
             p->stock_full = 1;
             continue;
@@ -338,7 +344,7 @@ int frames_prefill_one(struct pager *pg)
         }
         frame_free(pg, p, (uint32_t)x);
         /* Full from the moment it is: a fault that drains it right after must count. */
-        if (p->free_pop.n + p->nstocking >= stock_target(pg, p))
+        if (stock_full_now(pg, p))
             p->stock_full = 1;
         return 1;
     }

@@ -517,10 +517,10 @@ static int64_t reserved_value_off(struct store_txn *tx, const MDB_val *val)
  * bytes of records, each further record is handed to the disk as soon as it is in the
  * page cache (sync_file_range, SYNC_FILE_RANGE_WRITE: start, do not wait), so the disk
  * writes while the next blocks are encoded and the fdatasync finds less left to do.
- * Measured (2026-12-07, bench_ba, 4 GiB store, 2 MiB blocks, interleaved pairs, medians):
- * rewriting 20 blocks + commit 54.1 -> 49.6 ms (the bare LMDB loop: 49.0); writing 4 GiB
- * + commit 247 -> 272 MB/s (docs/format.md). Smaller transactions (an append of 1 MiB + commit)
- * gain nothing from it, as the fdatasync follows at once, and are left alone. Safe for
+ * Measured (2026-12-07, bench_ba, 4 GiB store, 2 MiB blocks, interleaved pairs,
+ * medians): rewriting 20 blocks + commit 54.1 -> 49.6 ms (the bare LMDB loop: 49.0);
+ * writing 4 GiB + commit 247 -> 272 MB/s (docs/format.md). Smaller transactions (an
+ * append of 1 MiB + commit) gain nothing, as the fdatasync follows at once. Safe for
  * atomicity: the pages are the transaction's new ones, which no committed meta page
  * names until the commit (LMDB spills dirty pages the same way). No error is lost:
  * the call does not wait, and a failed write-back is reported by the commit's
