@@ -51,6 +51,9 @@ struct pager_opts {
      * userfaultfd it is off (see pager.c) */
     int zerocopy;
     unsigned direct_slots; /* 0 = default; zero-copy staging slots per block size */
+    /* bytes of memory this process may use; 0 = min(RAM, cgroup limit). Sets the default
+     * budget (half) and the zero-copy blocks kept beside it (see pager.c, "RAM") */
+    uint64_t mem_limit;
 };
 
 void pager_opts_init(struct pager_opts *o);

@@ -269,7 +269,7 @@ int direct_locate(struct pager *pg, struct pager_file *f, uint64_t blkno, int ra
         PAGER_COUNT(f, readahead_loads, 1);
     pthread_cond_broadcast(&pg->cv);
     pager_check_block(b);
-    if (pg->dring.n > pg->max_direct)
+    if (pg->dring.n > pg->max_direct || pg->direct_bytes > pg->max_direct_bytes)
         direct_reclaim(pg, b);
     return 0;
 }
@@ -448,8 +448,9 @@ void direct_drop(struct pager *pg, struct pager_block *b)
 void direct_reclaim(struct pager *pg, const struct pager_block *keep)
 {
     uint64_t target = pg->max_direct - pg->max_direct / 8;
+    uint64_t btarget = pg->max_direct_bytes - pg->max_direct_bytes / 8;
     uint64_t steps = 2 * pg->dring.n + 1;
-    while (pg->dring.n > target && pg->dring.hand && steps--) {
+    while ((pg->dring.n > target || pg->direct_bytes > btarget) && pg->dring.hand && steps--) {
         struct pager_block *b = pg->dring.hand;
         pg->dring.hand = b->cnext;
         if (b == keep || block_guarded(pg, b))

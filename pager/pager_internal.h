@@ -281,6 +281,7 @@ struct pager {
     unsigned nguards;                        /* slots in use (the hands' fast path) */
     struct pager_ring dring; /* DIRECT blocks: their own CLOCK, capped at max_direct */
     uint64_t max_direct;
+    uint64_t max_direct_bytes;  /* and at this many bytes: the memory beside the budget */
     uint64_t nbmaps, max_bmaps; /* blocks mapped (any kind), and the cap */
     uint64_t npiece_maps;       /* piece mappings of partial bmaps: count with nbmaps */
     uint32_t dgen;              /* DIRECT lifetimes begun (pager_block.dgen) */
@@ -512,7 +513,8 @@ int direct_unmap_one(struct pager *pg, struct pager_block *b, struct pager_bmap 
 /* Forget a DIRECT block: unmap it everywhere, release its slot, leave the ring. It
  * becomes ABSENT (the caller frees the struct if unused). */
 void direct_drop(struct pager *pg, struct pager_block *b);
-/* Keep the DIRECT blocks at most max_direct with the direct hand (never `keep`). */
+/* Keep the DIRECT blocks at most max_direct and max_direct_bytes with the direct hand
+ * (never `keep`). */
 void direct_reclaim(struct pager *pg, const struct pager_block *keep);
 
 /* ---- pager_spill.c ---------------------------------------------------------------------- */

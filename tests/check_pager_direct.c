@@ -511,6 +511,67 @@ START_TEST(test_pager_direct_vma_count_random_faults)
 }
 END_TEST
 
+/* DIRECT bytes stay within the memory beside the budget (max_direct_bytes: the process's
+ * memory limit less the budget): past it the direct hand drops the blocks least recently
+ * read, whose next read locates and checks them again; the ones kept remap for free. */
+START_TEST(test_pager_direct_bytes_capped_beside_budget)
+{
+    struct dfile d;
+    dfile_init(&d, BS, NBLK, 0);
+    struct pager_opts o;
+    pager_opts_init(&o);
+    o.ram_limit = 4 * BS;
+    o.mem_limit = 12 * BS; /* the cap: 12 - 4 = 8 blocks */
+    o.backend = PAGER_BACKEND_SIGSEGV;
+    o.readahead = 0;
+    struct pager *pg;
+    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    struct pager_file *f = mkfile(pg, &d);
+    struct pager_mapping *m = mkmap(f, 0, NBLK);
+    uint64_t peak = 0;
+    for (uint64_t b = 0; b < NBLK; b++) {
+        ck_assert(block_is(blk_addr(m, b, BS), BS, 1, b));
+        uint64_t now = stats(pg).direct_bytes;
+        peak = now > peak ? now : peak;
+        ck_assert_uint_le(now, 8 * BS);
+        pager_check(pg);
+    }
+    ck_assert_uint_ge(peak, 7 * BS); /* the cap is used, not undercut */
+    ck_assert_uint_eq(cnt(&d.locates), NBLK);
+    EXPECT_BLK(f, NBLK - 1, PAGER_BLK_DIRECT, 1, 0);
+    EXPECT_BLK(f, 0, PAGER_BLK_ABSENT, 0, 0);
+    /* The last block read is still known: no new locate; the first comes back checked. */
+    ck_assert(block_is(blk_addr(m, NBLK - 1, BS), BS, 1, NBLK - 1));
+    ck_assert_uint_eq(cnt(&d.locates), NBLK);
+    ck_assert(block_is(blk_addr(m, 0, BS), BS, 1, 0));
+    ck_assert_uint_eq(cnt(&d.locates), NBLK + 1);
+    ck_assert_uint_eq(cnt(&d.verifies), NBLK + 1);
+    ck_assert_uint_eq(stats(pg).ram_used, 0);
+    teardown(pg, f, m);
+
+    /* The default budget is half of the memory limit; the cap, at least an eighth of
+     * it, holds even when the budget leaves less beside it. */
+    unsetenv("BIGARRAY_RAM_LIMIT");
+    o.ram_limit = 0;
+    o.mem_limit = 16 * BS;
+    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    ck_assert_uint_eq(pager_ram_limit(pg), 8 * BS);
+    pager_destroy(pg);
+    o.ram_limit = 15 * BS; /* 16 - 15 = 1 block beside it: the floor, 2 blocks, holds */
+    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    f = mkfile(pg, &d);
+    m = mkmap(f, 0, NBLK);
+    for (uint64_t b = 0; b < NBLK; b++) {
+        ck_assert(block_is(blk_addr(m, b, BS), BS, 1, b));
+        ck_assert_uint_le(stats(pg).direct_bytes, 2 * BS);
+    }
+    ck_assert_uint_eq(stats(pg).direct_bytes, 2 * BS);
+    pager_check(pg);
+    teardown(pg, f, m);
+    dfile_destroy(&d);
+}
+END_TEST
+
 /* write(2) from a DIRECT range works as is (the kernel reads the file mapping); read(2)
  * into one works after a write prefault (which copies it into a frame). */
 START_TEST(test_pager_direct_syscalls_on_views)
@@ -663,6 +724,7 @@ static Suite *pager_direct_suite(void)
     tcase_add_test(tc, test_pager_direct_readahead_stages_ahead);
     tcase_add_test(tc, test_pager_direct_fault_takes_a_staged_slot);
     tcase_add_test(tc, test_pager_direct_vma_count_random_faults);
+    tcase_add_test(tc, test_pager_direct_bytes_capped_beside_budget);
     tcase_add_test(tc, test_pager_direct_syscalls_on_views);
     tcase_add_test(tc, test_pager_direct_discard_writeout_close);
     tcase_add_test(tc, test_pager_direct_fork_child);
