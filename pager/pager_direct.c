@@ -445,23 +445,29 @@ void direct_drop(struct pager *pg, struct pager_block *b)
     b->pmask = 0;
 }
 
+/* Blocks read ahead and not touched yet are what a stream will read next: the first
+ * round of the hand passes them by, so that the blocks behind the readers go first (the
+ * hand's position would otherwise drop a block staged one sweep ago, just before its
+ * reader came). A second round takes them too if nothing else is left. */
 void direct_reclaim(struct pager *pg, const struct pager_block *keep)
 {
     uint64_t target = pg->max_direct - pg->max_direct / 8;
     uint64_t btarget = pg->max_direct_bytes - pg->max_direct_bytes / 8;
-    uint64_t steps = 2 * pg->dring.n + 1;
-    while ((pg->dring.n > target || pg->direct_bytes > btarget) && pg->dring.hand && steps--) {
-        struct pager_block *b = pg->dring.hand;
-        pg->dring.hand = b->cnext;
-        if (b == keep || block_guarded(pg, b))
-            continue;
-        if (b->flags & BF_REFERENCED) {
-            b->flags &= (uint8_t)~BF_REFERENCED;
-            while (b->maps)
-                direct_unmap_one(pg, b, b->maps, 1);
-            continue;
+    for (int round = 0; round < 2; round++) {
+        uint64_t steps = 2 * pg->dring.n + 1;
+        while ((pg->dring.n > target || pg->direct_bytes > btarget) && pg->dring.hand && steps--) {
+            struct pager_block *b = pg->dring.hand;
+            pg->dring.hand = b->cnext;
+            if (b == keep || block_guarded(pg, b) || (!round && (b->flags & BF_READAHEAD)))
+                continue;
+            if (b->flags & BF_REFERENCED) {
+                b->flags &= (uint8_t)~BF_REFERENCED;
+                while (b->maps)
+                    direct_unmap_one(pg, b, b->maps, 1);
+                continue;
+            }
+            direct_drop(pg, b);
+            pager_block_free_if_unused(b);
         }
-        direct_drop(pg, b);
-        pager_block_free_if_unused(b);
     }
 }

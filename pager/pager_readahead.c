@@ -15,7 +15,8 @@
  * A confirmed stream keeps `window` blocks ahead of its last fault queued or loaded, in
  * its direction and stride, within the mapping that faulted. The window starts at
  * RA_WINDOW_MIN and doubles each time the stream's fault hits a block that readahead
- * loaded, up to RA_WINDOW_MAX or a quarter of the budget.
+ * loaded, up to RA_WINDOW_MAX or a quarter of the budget (of max_direct_bytes, if that
+ * is less, where blocks are read zero-copy).
  *
  * Loads ahead use only free or clean memory (frame_get() without spill, overcommit or
  * wait) and leave the block CLEAN, referenced and unmapped. Where the file's ops can
@@ -75,7 +76,12 @@ static int ra_enqueue(struct pager *pg, struct pager_file *f, uint64_t blkno)
 
 static uint32_t ra_window_max(const struct pager_file *f)
 {
-    uint64_t quarter = f->pg->ram_limit / f->bs / 4;
+    /* Blocks read ahead zero-copy take no frame but count in max_direct_bytes: a window
+     * past that cap would have the direct hand drop them before the reader comes. */
+    uint64_t room = f->pg->ram_limit;
+    if (direct_enabled(f) && f->pg->max_direct_bytes < room)
+        room = f->pg->max_direct_bytes;
+    uint64_t quarter = room / f->bs / 4;
     if (quarter < RA_WINDOW_MIN)
         return RA_WINDOW_MIN;
     return quarter < RA_WINDOW_MAX ? (uint32_t)quarter : RA_WINDOW_MAX;
