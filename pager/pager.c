@@ -303,6 +303,8 @@
  *   drop_caches, medians of seven interleaved pairs; memmap 1,500-1,750). Outside a
  *   cgroup the cap is RAM less the budget (12 GiB by default on a 24 GiB machine): what
  *   the page cache could hold anyway. The limit is read once, at pager_create.
+ *   Readahead's window stays within a quarter of the cap (pager_readahead.c), and the
+ *   direct hand passes by blocks staged ahead and not yet touched in its first round.
  *
  * ==== Kernel accesses (read(2)/write(2) into a view) ====================================
  *
