@@ -369,7 +369,9 @@ typedef struct ba_pager_stat {
                                    each checksummed once; not in loads */
     uint64_t direct_copies;   /**< of those, blocks copied into RAM at a write */
     uint64_t direct_bytes;    /**< bytes of blocks mapped zero-copy now: the kernel's page
-                                   cache, not counted in ram_used */
+                                   cache, not counted in ram_used; at most the process's
+                                   memory limit (RAM or cgroup) less ram_limit, and at
+                                   least an eighth of that limit */
     uint64_t direct_pieces;   /**< pieces (32 KiB of a 2 MiB block) checksummed alone: a
                                    read fault on a zero-copy block checks only the pieces
                                    under the 64 KiB from the byte it touches, until more

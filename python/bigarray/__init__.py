@@ -249,7 +249,8 @@ def open(path, ram_limit=None, *, create=True, readonly=False, sync=True, readah
     map_size   initial LMDB map size (grows on demand); max_readers reader slots.
     zerocopy   False: copy every block into RAM. By default (SIGSEGV pager) blocks stored
                uncompressed, of 64 KiB and more, are mapped read-only straight from
-               the database file, outside ram_limit (pager_stat()["direct_bytes"]).
+               the database file, outside ram_limit (pager_stat()["direct_bytes"], at
+               most the memory limit, RAM or cgroup, less ram_limit).
     writemap   False: keep LMDB's map of the file read-only (a stray write into it
                faults), but a transaction's blocks must then fit in RAM at commit. By
                default commits go through a writable map and may be bigger than RAM.
