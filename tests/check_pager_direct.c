@@ -448,14 +448,8 @@ START_TEST(test_pager_direct_readahead_window_within_cap)
 {
     struct dfile d;
     dfile_init(&d, BS, NBLK, 0);
-    struct pager_opts o;
-    pager_opts_init(&o);
-    o.ram_limit = 64 * BS; /* a quarter: a window of 16 */
-    o.mem_limit = 72 * BS; /* the cap: 9 blocks */
-    o.backend = PAGER_BACKEND_SIGSEGV;
-    o.readahead = 1;
-    struct pager *pg;
-    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    /* A budget of 64 blocks (a quarter: a window of 16), 72 of memory (the cap: 9). */
+    struct pager *pg = mkpager_mem(64 * BS, 72 * BS, 1);
     struct pager_file *f = mkfile(pg, &d);
     struct pager_mapping *m = mkmap(f, 0, NBLK);
     for (uint64_t b = 0; b < NBLK; b++) {
@@ -560,14 +554,7 @@ START_TEST(test_pager_direct_bytes_capped_beside_budget)
 {
     struct dfile d;
     dfile_init(&d, BS, NBLK, 0);
-    struct pager_opts o;
-    pager_opts_init(&o);
-    o.ram_limit = 4 * BS;
-    o.mem_limit = 12 * BS; /* the cap: 12 - 4 = 8 blocks */
-    o.backend = PAGER_BACKEND_SIGSEGV;
-    o.readahead = 0;
-    struct pager *pg;
-    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    struct pager *pg = mkpager_mem(4 * BS, 12 * BS, 0); /* the cap: 12 - 4 = 8 blocks */
     struct pager_file *f = mkfile(pg, &d);
     struct pager_mapping *m = mkmap(f, 0, NBLK);
     uint64_t peak = 0;
@@ -594,13 +581,10 @@ START_TEST(test_pager_direct_bytes_capped_beside_budget)
     /* The default budget is half of the memory limit; the cap, at least an eighth of
      * it, holds even when the budget leaves less beside it. */
     unsetenv("BIGARRAY_RAM_LIMIT");
-    o.ram_limit = 0;
-    o.mem_limit = 16 * BS;
-    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    pg = mkpager_mem(0, 16 * BS, 0);
     ck_assert_uint_eq(pager_ram_limit(pg), 8 * BS);
     pager_destroy(pg);
-    o.ram_limit = 15 * BS; /* 16 - 15 = 1 block beside it: the floor, 2 blocks, holds */
-    ck_assert_int_eq(pager_create(&o, &pg), 0);
+    pg = mkpager_mem(15 * BS, 16 * BS, 0); /* 1 block beside it: the floor, 2, holds */
     f = mkfile(pg, &d);
     m = mkmap(f, 0, NBLK);
     for (uint64_t b = 0; b < NBLK; b++) {

@@ -261,11 +261,15 @@ static inline void dfile_damage(struct dfile *d, uint64_t blkno)
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-static inline struct pager *mkpager_opts(uint64_t ram, int readahead, int zerocopy, unsigned slots)
+/* A SIGSEGV pager; mem: the memory the process may use (pager_opts.mem_limit, 0 = this
+ * machine's; the DIRECT cap is mem - ram, at least mem / 8). */
+static inline struct pager *mkpager_mem_opts(uint64_t ram, uint64_t mem, int readahead,
+                                             int zerocopy, unsigned slots)
 {
     struct pager_opts o;
     pager_opts_init(&o);
     o.ram_limit = ram;
+    o.mem_limit = mem;
     o.backend = PAGER_BACKEND_SIGSEGV;
     o.readahead = readahead;
     o.zerocopy = zerocopy;
@@ -273,6 +277,16 @@ static inline struct pager *mkpager_opts(uint64_t ram, int readahead, int zeroco
     struct pager *pg;
     ck_assert_int_eq(pager_create(&o, &pg), 0);
     return pg;
+}
+
+static inline struct pager *mkpager_opts(uint64_t ram, int readahead, int zerocopy, unsigned slots)
+{
+    return mkpager_mem_opts(ram, 0, readahead, zerocopy, slots);
+}
+
+static inline struct pager *mkpager_mem(uint64_t ram, uint64_t mem, int readahead)
+{
+    return mkpager_mem_opts(ram, mem, readahead, 1, 0);
 }
 
 static inline struct pager *mkpager(uint64_t ram, int readahead)
