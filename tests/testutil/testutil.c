@@ -13,19 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char *tu_mkdtemp(const char *tag)
-{
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    size_t n = strlen(tmp) + strlen(tag) + 32;
-    char *p = malloc(n);
-    ck_assert_ptr_nonnull(p);
-    snprintf(p, n, "%s/ba-%s-XXXXXX", tmp, tag);
-    ck_assert_msg(mkdtemp(p) != NULL, "mkdtemp %s: %s", p, strerror(errno));
-    return p;
-}
-
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -33,6 +20,56 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     (void)ftw;
     remove(path);
     return 0;
+}
+
+/* Every directory tu_mkdtemp() makes lies in one made for the test program when it
+ * starts, which its exit removes with whatever is left inside: a failed check ends the
+ * test's (forked) process with _exit(), before the test's own cleanup. Processes forked
+ * from the program (Check's test processes, the tests' own children) leave it alone. */
+static char *tu_run_dir;
+static pid_t tu_run_pid;
+
+static void tu_run_dir_remove(void)
+{
+    if (tu_run_dir && getpid() == tu_run_pid) {
+        nftw(tu_run_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        free(tu_run_dir);
+        tu_run_dir = NULL;
+    }
+}
+
+__attribute__((constructor)) static void tu_run_dir_make(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    size_t n = strlen(tmp) + 32;
+    char *p = malloc(n);
+    if (!p)
+        return;
+    snprintf(p, n, "%s/ba-run-XXXXXX", tmp);
+    if (!mkdtemp(p) || atexit(tu_run_dir_remove)) {
+        free(p);
+        return; /* tu_mkdtemp() then uses TMPDIR itself */
+    }
+    tu_run_dir = p;
+    tu_run_pid = getpid();
+}
+
+char *tu_mkdtemp(const char *tag)
+{
+    const char *tmp = tu_run_dir;
+    if (!tmp) {
+        tmp = getenv("TMPDIR");
+        if (!tmp || !*tmp)
+            tmp = "/tmp";
+    }
+    size_t n = strlen(tmp) + strlen(tag) + 32;
+    char *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    snprintf(p, n, "%s/ba-%s-XXXXXX", tmp, tag);
+    ck_assert_msg(mkdtemp(p) != NULL, "mkdtemp %s: %s", p, strerror(errno));
+    return p;
 }
 
 void tu_rmtree(char *path)

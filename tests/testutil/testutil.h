@@ -10,8 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Create a fresh directory under $TMPDIR (or /tmp) named after `tag`; returns a
- * malloc'd path. Aborts the test on failure. */
+/* Create a fresh directory named after `tag` in the test program's own directory under
+ * $TMPDIR (or /tmp), which the program's exit removes with anything a failed test left;
+ * returns a malloc'd path. Aborts the test on failure. */
 char *tu_mkdtemp(const char *tag);
 /* Remove a directory tree (best effort) and free the path. */
 void tu_rmtree(char *path);
