@@ -522,7 +522,8 @@ int pager_create(const struct pager_opts *o, struct pager **out)
     unsigned mmc = max_map_count();
     pg->max_bmaps = mmc / 16 > 64 ? mmc / 16 : 64;
     pg->max_direct = 4 * pg->max_bmaps;
-    pg->max_direct_bytes = mem > limit + mem / 8 ? mem - limit : mem / 8;
+    uint64_t beside = mem > limit ? mem - limit : 0; /* DIRECT bytes: this, >= mem / 8 */
+    pg->max_direct_bytes = beside > mem / 8 ? beside : mem / 8;
     slab_init(&pg->blk_slab, sizeof(struct pager_block));
     slab_init(&pg->bmap_slab, sizeof(struct pager_bmap));
     pg->readahead = o->readahead != 0;

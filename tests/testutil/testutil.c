@@ -38,11 +38,15 @@ static void tu_run_dir_remove(void)
     }
 }
 
-__attribute__((constructor)) static void tu_run_dir_make(void)
+static const char *tmp_base(void)
 {
     const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
+    return tmp && *tmp ? tmp : "/tmp";
+}
+
+__attribute__((constructor)) static void tu_run_dir_make(void)
+{
+    const char *tmp = tmp_base();
     size_t n = strlen(tmp) + 32;
     char *p = malloc(n);
     if (!p)
@@ -58,12 +62,7 @@ __attribute__((constructor)) static void tu_run_dir_make(void)
 
 char *tu_mkdtemp(const char *tag)
 {
-    const char *tmp = tu_run_dir;
-    if (!tmp) {
-        tmp = getenv("TMPDIR");
-        if (!tmp || !*tmp)
-            tmp = "/tmp";
-    }
+    const char *tmp = tu_run_dir ? tu_run_dir : tmp_base();
     size_t n = strlen(tmp) + strlen(tag) + 32;
     char *p = malloc(n);
     ck_assert_ptr_nonnull(p);
